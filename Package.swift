@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Layers as in DESIGN.md; dependencies only point down.
+let package = Package(
+    name: "stepd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "stepd", targets: ["stepd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                       providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson",
+                       providers: [.apt(["libjansson-dev"])]),
+        .target(name: "CStepIntrinsics"),
+        .target(name: "StepJSON", dependencies: ["CJansson"]),
+        .target(name: "StepKernels", dependencies: ["CStepIntrinsics"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
+        .target(name: "StepConformance", dependencies: ["StepCore", "StepJSON"]),
+        .target(name: "StepStore", dependencies: ["StepCore", "StepJSON"]),
+        .target(name: "StepServer", dependencies: [
+            "StepCore", "StepStore", "StepJSON", "CMicroHTTPD",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "stepd", dependencies: [
+            "StepServer", "StepStore", "StepCore", "StepConformance", "StepKernels",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
+        .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepJSON"]),
+        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
+        .testTarget(name: "StepServerTests", dependencies: ["StepServer", "StepConformance"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,8 @@
+#ifndef STEPD_CMICROHTTPD_SHIM_H
+#define STEPD_CMICROHTTPD_SHIM_H
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+#endif

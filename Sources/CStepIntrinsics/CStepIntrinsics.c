@@ -1,0 +1,1 @@
+/* Header-only target: the intrinsics live in include/CStepIntrinsics.h. */

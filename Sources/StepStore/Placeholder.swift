@@ -1,0 +1,1 @@
+// \(t) is being written; see DESIGN.md.
