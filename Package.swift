@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "StepKernels", dependencies: ["CStepIntrinsics"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
-        .target(name: "StepConformance", dependencies: ["StepCore", "StepJSON"]),
+        .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),
         .target(name: "StepStore", dependencies: ["StepCore", "StepJSON"]),
         .target(name: "StepServer", dependencies: [
             "StepCore", "StepStore", "StepJSON", "CMicroHTTPD",

@@ -1,0 +1,108 @@
+import Foundation
+import StepJSON
+
+/// One recorded torch.optim run from `shared/conformance/` (format in its README).
+public struct ConformanceCase: Sendable {
+    public struct Tolerance: Sendable {
+        public var rtol: Double, atol: Double
+        /// Closed-loop loss and grad norm, which follow the trajectory.
+        public var lossRtol: Double?
+        /// `|got - want| <= atol + rtol * |want|`
+        public func accepts(_ got: Double, _ want: Double) -> Bool {
+            if want.isNaN { return got.isNaN }
+            return abs(got - want) <= atol + rtol * abs(want)
+        }
+    }
+
+    public struct Expectation: Sendable {
+        public var step: Int
+        public var lr: Double?
+        public var gradNorm: Double?
+        public var loss: Double?
+        public var skipped: Bool
+        public var params: [String: [Double]]
+    }
+
+    public struct Step: Sendable {
+        public var index: Int
+        /// Nil in a closed loop: the client computes them.
+        public var grads: [String: [Double]]?
+        public var expect: Expectation
+    }
+
+    /// `grad = scale * (p - target)`, repeated `steps` times.
+    public struct ClosedLoop: Sendable {
+        public var steps: Int
+        public var scale: [String: [Double]]
+        public var target: [String: [Double]]
+    }
+
+    public var name: String
+    public var tolerance: Tolerance
+    /// The create-session body, exactly as recorded.
+    public var session: JSONValue
+    public var steps: [Step]
+    public var closedLoop: ClosedLoop?
+
+    public init(contentsOf url: URL) throws {
+        let data = try Data(contentsOf: url)
+        let json = try data.withUnsafeBytes { try JSONParser.parse($0) }
+        try self.init(json: json, fallbackName: url.deletingPathExtension().lastPathComponent)
+    }
+
+    public init(json: JSONValue, fallbackName: String = "case") throws {
+        guard case .string(let n)? = json["name"] ?? .string(fallbackName) else { throw JSONFieldError(field: "name", "expected a string") }
+        name = n
+        var t = try JSONObjectReader(json["tolerance"] ?? [:], path: "tolerance")
+        tolerance = Tolerance(rtol: try t.double("rtol") ?? 0, atol: try t.double("atol") ?? 0, lossRtol: try t.double("loss_rtol"))
+        guard let s = json["session"] else { throw JSONFieldError(field: "session", "is required") }
+        session = s
+        guard case .array(let rawSteps)? = json["steps"] else { throw JSONFieldError(field: "steps", "is required (an array)") }
+        steps = try rawSteps.enumerated().map { i, raw in
+            let path = "steps[\(i)]"
+            let e = raw["expect"] ?? [:]
+            var r = try JSONObjectReader(e, path: "\(path).expect")
+            let expect = Expectation(step: try r.int("step") ?? 0, lr: try r.double("lr"), gradNorm: try r.double("grad_norm"),
+                                     loss: try r.double("loss"), skipped: try r.bool("skipped") ?? false,
+                                     params: try ConformanceCase.tensors(r.value("params"), path: "\(path).expect.params") ?? [:])
+            var index = i
+            if case .number(let x)? = raw["index"] { index = Int(x) }
+            return Step(index: index, grads: try ConformanceCase.tensors(raw["grads"], path: "\(path).grads"), expect: expect)
+        }
+        if let loop = json["closed_loop"] {
+            var r = try JSONObjectReader(loop, path: "closed_loop")
+            closedLoop = ClosedLoop(steps: try r.int("steps") ?? 0,
+                                    scale: try ConformanceCase.tensors(r.value("scale"), path: "closed_loop.scale") ?? [:],
+                                    target: try ConformanceCase.tensors(r.value("target"), path: "closed_loop.target") ?? [:])
+        }
+    }
+
+    static func tensors(_ value: JSONValue?, path: String) throws -> [String: [Double]]? {
+        guard let value else { return nil }
+        guard case .object(let o) = value else { throw JSONFieldError(field: path, "expected an object of tensors") }
+        var out: [String: [Double]] = [:]
+        for (k, v) in o.pairs {
+            guard case .array(let a) = v else { throw JSONFieldError(field: "\(path).\(k)", "expected an array") }
+            out[k] = try a.enumerated().map { i, x in try JSONObjectReader.number(x, field: "\(path).\(k)[\(i)]") }
+        }
+        return out
+    }
+
+    /// Every `*.json` case in the given files and directories, sorted by file name.
+    public static func load(paths: [String]) throws -> [ConformanceCase] {
+        var files: [URL] = []
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
+                throw JSONFieldError(field: "", "no such file or directory: \(p)")
+            }
+            if isDir.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.hasSuffix(".json") }.sorted()
+                files += names.map { URL(fileURLWithPath: p).appendingPathComponent($0) }
+            } else {
+                files.append(URL(fileURLWithPath: p))
+            }
+        }
+        return try files.map { try ConformanceCase(contentsOf: $0) }
+    }
+}

@@ -1,0 +1,27 @@
+/// What a conformance replay needs from a layer under test: the same three calls a training
+/// client makes. The session engine, the HTTP API (JSON or binary) all implement it, so every
+/// case runs unchanged at every layer.
+public protocol ConformanceDriver {
+    /// Creates the session from the case's `session` object.
+    mutating func create(session: ConformanceCase) throws
+    /// Posts one step's gradients.
+    mutating func step(grads: [String: [Double]]) throws -> ConformanceStepReport
+    /// Current parameters by name.
+    mutating func params() throws -> [String: [Float]]
+    /// Removes what `create` made (a no-op where nothing outlives the driver).
+    mutating func finish() throws
+}
+
+public struct ConformanceStepReport: Sendable {
+    public var step: Int
+    public var lr: Double
+    public var gradNorm: Double?
+    public var skipped: Bool
+    public init(step: Int, lr: Double, gradNorm: Double?, skipped: Bool) {
+        self.step = step; self.lr = lr; self.gradNorm = gradNorm; self.skipped = skipped
+    }
+}
+
+extension ConformanceDriver {
+    public mutating func finish() throws {}
+}

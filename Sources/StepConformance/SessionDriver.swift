@@ -1,0 +1,24 @@
+import StepCore
+import StepKernels
+
+/// Replays conformance cases straight through StepCore.
+public struct SessionDriver: ConformanceDriver {
+    var session: Session?
+    let parallel: Parallel
+
+    public init(threads: Int = 1) { parallel = Parallel(threads: threads, minimumPerThread: 16) }
+
+    public mutating func create(session c: ConformanceCase) throws {
+        let (config, inits) = try SessionConfig.parse(c.session)
+        session = Session(id: c.name, config: config, inits: inits, parallel: parallel)
+    }
+
+    public mutating func step(grads: [String: [Double]]) throws -> ConformanceStepReport {
+        let o = try session!.step(grads: grads)
+        return ConformanceStepReport(step: o.step, lr: o.record?.lr ?? 0, gradNorm: o.record?.gradNorm, skipped: o.record?.skipped ?? false)
+    }
+
+    public mutating func params() throws -> [String: [Float]] {
+        Dictionary(uniqueKeysWithValues: try session!.readParams().tensors.map { ($0.0.name, $0.1) })
+    }
+}

@@ -1,0 +1,119 @@
+import StepKernels
+import StepJSON
+
+/// The wire formats of a raw gradient body.
+public enum GradientDType: String, Sendable {
+    case f32, bf16, f16
+    public var byteWidth: Int { self == .f32 ? 4 : 2 }
+}
+
+/// A gradient being received for one step: a session-sized buffer that body bytes are written
+/// into as they arrive, so a large upload is never held twice. Bytes may split a value across
+/// chunks; the partial value is carried over. Lease one with `Session.beginUpload()`, hand it
+/// back through `Session.submit`; an abandoned upload just returns its buffer to the allocator.
+public final class GradientUpload: @unchecked Sendable {
+    public let layout: TensorLayout
+    let buffer: AlignedBuffer
+    /// Raw bodies carry a dtype; named uploads (JSON, safetensors) have none.
+    public let dtype: GradientDType?
+    /// Values written so far (raw bodies).
+    public private(set) var written = 0
+    private var carry: [UInt8] = []
+    private var namedTensors = Set<String>()
+    private var overflow = false
+
+    init(layout: TensorLayout, buffer: AlignedBuffer, dtype: GradientDType?) {
+        self.layout = layout
+        self.buffer = buffer
+        self.dtype = dtype
+    }
+
+    public var expectedBytes: Int { layout.count * (dtype ?? .f32).byteWidth }
+
+    /// Appends raw little-endian bytes of the concatenated tensors.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(SessionError) {
+        guard let dtype else { preconditionFailure("raw bytes written to a named-tensor upload") }
+        var bytes = bytes
+        let w = dtype.byteWidth
+        if !carry.isEmpty {
+            let need = w - carry.count
+            let take = min(need, bytes.count)
+            carry.append(contentsOf: bytes.prefix(take))
+            bytes = UnsafeRawBufferPointer(rebasing: bytes[take...])
+            if carry.count == w {
+                let stored = carry.withUnsafeBytes { c in Result { () throws(SessionError) in try store(c, values: 1, dtype) } }
+                try stored.get()
+                carry.removeAll(keepingCapacity: true)
+            }
+        }
+        let whole = bytes.count / w
+        if whole > 0 { try store(UnsafeRawBufferPointer(rebasing: bytes[..<(whole * w)]), values: whole, dtype) }
+        if bytes.count % w != 0 { carry.append(contentsOf: bytes[(whole * w)...]) }
+    }
+
+    private func store(_ raw: UnsafeRawBufferPointer, values n: Int, _ dtype: GradientDType) throws(SessionError) {
+        guard written + n <= layout.count else {
+            overflow = true
+            written += n
+            throw tooLong
+        }
+        let dst = buffer.pointer + written
+        switch dtype {
+        case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: raw.baseAddress!, byteCount: n * 4)
+        case .bf16, .f16: HalfPrecision.widen(raw.baseAddress!, to: dst, count: n, bfloat: dtype == .bf16)
+        }
+        written += n
+    }
+
+    private var tooLong: SessionError {
+        .invalid(field: "body", detail: "expected \(expectedBytes) bytes (\(layout.count) \((dtype ?? .f32).rawValue) values for tensors \(layout.tensors.map(\.name).joined(separator: ", ")) in declared order), got more")
+    }
+
+    /// Sets one named tensor (JSON and safetensors bodies).
+    public func set(_ name: String, field: String, _ fill: (UnsafeMutableBufferPointer<Float>) throws(SessionError) -> Void) throws(SessionError) {
+        guard let t = layout.tensor(named: name) else {
+            throw .invalid(field: field, detail: "unknown tensor \"\(name)\"; this session has \(layout.tensors.map(\.name).joined(separator: ", "))")
+        }
+        guard namedTensors.insert(name).inserted else { throw .invalid(field: field, detail: "tensor \"\(name)\" given twice") }
+        try fill(UnsafeMutableBufferPointer(start: buffer.pointer + t.offset, count: t.count))
+    }
+
+    public func set(_ name: String, values: [Double], field: String) throws(SessionError) {
+        try set(name, field: field) { (dst) throws(SessionError) in
+            guard values.count == dst.count else {
+                let t = layout.tensor(named: name)!
+                throw .invalid(field: field, detail: "tensor \"\(name)\" has shape \(t.shape) (\(t.count) values), got \(values.count)")
+            }
+            for i in 0..<values.count { dst[i] = Float(values[i]) }
+        }
+    }
+
+    /// Checks the upload is complete: every byte of a raw body, or every tensor by name.
+    func validate() throws(SessionError) {
+        guard let dtype else {
+            let missing = layout.tensors.map(\.name).filter { !namedTensors.contains($0) }
+            if !missing.isEmpty {
+                throw .invalid(field: "grads", detail: "missing gradients for \(missing.map { "\"\($0)\"" }.joined(separator: ", "))")
+            }
+            return
+        }
+        let got = written * dtype.byteWidth + carry.count
+        guard got == expectedBytes, !overflow else {
+            throw .invalid(field: "body", detail: "expected \(expectedBytes) bytes (\(layout.count) \(dtype.rawValue) values for tensors \(layout.tensors.map(\.name).joined(separator: ", ")) in declared order), got \(got)")
+        }
+    }
+
+    /// Tensors this upload carries: all for a raw body, those named otherwise.
+    var touchedTensors: [TensorSpec] {
+        dtype == nil ? layout.tensors.filter { namedTensors.contains($0.name) } : layout.tensors
+    }
+
+    /// A parameter upload may name a subset of tensors, but must name at least one.
+    func validateForParams() throws(SessionError) {
+        if dtype == nil {
+            guard !namedTensors.isEmpty else { throw .invalid(field: "params", detail: "no tensors given") }
+        } else {
+            try validate()
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// \(t) is being written; see DESIGN.md.

@@ -1,0 +1,385 @@
+import Foundation
+import StepJSON
+import StepKernels
+
+/// One training run's optimizer: config, master parameters, optimizer state, step counter and
+/// history, behind one lock. Steps of a session are serialized; different sessions run in
+/// parallel. Every mutating method either applies completely or throws having changed nothing.
+public final class Session: @unchecked Sendable {
+    public let id: String
+    public let parallel: Parallel
+    private let lock = NSLock()
+    private var _config: SessionConfig
+    private let state: OptimizerState
+    private var _step = 0
+    private var history: StepHistory
+    /// The gradient buffer between steps; a concurrent upload to the same session gets its own.
+    private var spareGradients: AlignedBuffer?
+    private var pending: PendingAccumulation?
+    private var idempotency = IdempotencyCache(capacity: 1024)
+    private var _version: UInt64 = 0
+    private var lastParamNorm: Double = 0
+
+    public init(id: String, config: SessionConfig, inits: [ParamInit], parallel: Parallel = .machine) {
+        self.id = id
+        self.parallel = parallel
+        _config = config
+        state = OptimizerState(config: config, inits: inits)
+        history = StepHistory(capacity: config.historyCapacity)
+        lastParamNorm = GradientNorm.sumOfSquares(state.params.pointer, count: config.layout.count, parallel: parallel).squareRoot()
+    }
+
+    /// Rebuilds a session from a snapshot or checkpoint, checking the buffers fit the config.
+    public convenience init(restoring image: SessionImage, parallel: Parallel = .machine) throws(SessionError) {
+        let (config, _) = try SessionConfig.parse(image.config)
+        let roles = StateRole.roles(for: config).map(\.0)
+        let n = config.layout.count
+        guard image.state.params.count == n else {
+            throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
+        }
+        for role in roles {
+            guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role.rawValue)\"") }
+            guard b.count == n else { throw .invalid(field: "state", detail: "state \"\(role.rawValue)\" has \(b.count) values, expected \(n)") }
+        }
+        self.init(id: image.id, config: config, state: image.state, parallel: parallel)
+        _step = image.step
+        for r in image.history { history.append(r) }
+        lastParamNorm = image.history.last?.paramNorm ?? lastParamNorm
+        _version = image.version
+    }
+
+    private init(id: String, config: SessionConfig, state: OptimizerState, parallel: Parallel) {
+        self.id = id
+        self.parallel = parallel
+        _config = config
+        self.state = state
+        history = StepHistory(capacity: config.historyCapacity)
+        lastParamNorm = GradientNorm.sumOfSquares(state.params.pointer, count: config.layout.count, parallel: parallel).squareRoot()
+    }
+
+    @inline(__always)
+    private func locked<R>(_ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    public var config: SessionConfig { locked { _config } }
+    public var layout: TensorLayout { locked { _config.layout } }
+    public var step: Int { locked { _step } }
+    /// Bumped by every change; a snapshot is due when it differs from the last one written.
+    public var version: UInt64 { locked { _version } }
+    public var parameterCount: Int { state.params.count }
+    public var byteCount: Int { state.byteCount }
+
+    // MARK: Steps
+
+    /// A buffer to receive one step's gradients: raw bytes of `dtype`, or named tensors if nil.
+    public func beginUpload(dtype: GradientDType? = nil) -> GradientUpload {
+        let (layout, buffer) = locked { () -> (TensorLayout, AlignedBuffer?) in
+            defer { spareGradients = nil }
+            return (_config.layout, spareGradients)
+        }
+        return GradientUpload(layout: layout, buffer: buffer ?? AlignedBuffer(count: layout.count), dtype: dtype)
+    }
+
+    /// Applies (or, with accumulation, counts) an upload.
+    /// - Parameters:
+    ///   - expectedStep: from `If-Match`; the request is refused if the session is elsewhere.
+    ///   - idempotencyKey: a retry with a key already applied gets the first answer back.
+    public func submit(_ upload: GradientUpload, loss: Double? = nil, contribution: Contribution? = nil,
+                       expectedStep: Int? = nil, idempotencyKey: String? = nil) throws(SessionError) -> StepOutcome {
+        lock.lock()
+        defer {
+            if spareGradients == nil { spareGradients = upload.buffer }
+            lock.unlock()
+        }
+        if let key = idempotencyKey, var earlier = idempotency[key] {
+            earlier.replayed = true
+            return earlier
+        }
+        if let expectedStep, expectedStep != _step { throw .stale(expected: expectedStep, current: _step) }
+        try upload.validate()
+        let outcome: StepOutcome
+        let acc = _config.accumulation
+        if acc.contributions == 1 {
+            if contribution != nil, contribution != Contribution(worker: 0, microBatch: 0) {
+                throw .invalid(field: "micro_batch", detail: "this session does not accumulate (accumulation.micro_batches × workers = 1)")
+            }
+            outcome = try applyLocked(upload.buffer.pointer, scale: 1, loss: loss)
+        } else {
+            outcome = try accumulateLocked(upload, loss: loss, contribution: contribution)
+        }
+        if let key = idempotencyKey { idempotency[key] = outcome }
+        return outcome
+    }
+
+    /// Convenience for callers holding whole tensors (JSON bodies, the conformance runner).
+    public func step(grads: [String: [Double]], loss: Double? = nil, contribution: Contribution? = nil,
+                     expectedStep: Int? = nil, idempotencyKey: String? = nil) throws(SessionError) -> StepOutcome {
+        let upload = beginUpload()
+        for (name, values) in grads.sorted(by: { $0.key < $1.key }) {
+            try upload.set(name, values: values, field: "grads.\(name)")
+        }
+        return try submit(upload, loss: loss, contribution: contribution, expectedStep: expectedStep, idempotencyKey: idempotencyKey)
+    }
+
+    private func accumulateLocked(_ upload: GradientUpload, loss: Double?, contribution: Contribution?) throws(SessionError) -> StepOutcome {
+        let acc = _config.accumulation
+        let n = _config.layout.count
+        var p = pending ?? PendingAccumulation(count: n)
+        let c: Contribution
+        if let contribution {
+            c = contribution
+        } else if acc.workers == 1 {
+            c = Contribution(worker: 0, microBatch: (0..<acc.microBatches).first { !p.seen.contains(Contribution(worker: 0, microBatch: $0)) } ?? 0)
+        } else {
+            throw .invalid(field: "worker", detail: "is required: this session accumulates over \(acc.workers) workers (give worker and micro_batch)")
+        }
+        guard (0..<acc.workers).contains(c.worker) else {
+            throw .invalid(field: "worker", detail: "must be in 0..<\(acc.workers), got \(c.worker)")
+        }
+        guard (0..<acc.microBatches).contains(c.microBatch) else {
+            throw .invalid(field: "micro_batch", detail: "must be in 0..<\(acc.microBatches), got \(c.microBatch)")
+        }
+        guard !p.seen.contains(c) else {
+            throw .conflict("worker \(c.worker) micro_batch \(c.microBatch) was already counted for step \(_step + 1) (\(p.seen.count) of \(acc.contributions) in)")
+        }
+        let finite = GradientNorm.sumOfSquares(upload.buffer.pointer, count: n, parallel: parallel).isFinite
+        if !finite, _config.nonFinite == .error {
+            throw .nonFinite("the gradient of worker \(c.worker) micro_batch \(c.microBatch) holds NaN or Inf; it was not counted")
+        }
+        Accumulate.add(upload.buffer.pointer, into: p.sum.pointer, count: n, parallel: parallel)
+        p.seen.insert(c)
+        p.finite = p.finite && finite
+        if let loss { p.losses.append(loss) }
+        _version &+= 1
+        if p.seen.count < acc.contributions {
+            pending = p
+            return StepOutcome(step: _step, applied: false, record: nil, groupLRs: [], accumulated: p.seen.count, needed: acc.contributions)
+        }
+        let meanLoss = p.losses.isEmpty ? nil : p.losses.reduce(0, +) / Double(p.losses.count)
+        var outcome: StepOutcome
+        do {
+            outcome = try applyLocked(p.sum.pointer, scale: 1 / Double(acc.contributions), loss: meanLoss)
+        } catch {
+            pending = p
+            throw error
+        }
+        outcome.accumulated = acc.contributions
+        p.reset()
+        pending = p
+        return outcome
+    }
+
+    /// The step itself: norm and finiteness in one read, then the fused update per group.
+    private func applyLocked(_ grads: UnsafePointer<Float>, scale: Double, loss: Double?) throws(SessionError) -> StepOutcome {
+        let config = _config
+        let n = config.layout.count
+        let sumSq = GradientNorm.sumOfSquares(grads, count: n, parallel: parallel)
+        let t = _step
+        let lrs = config.groups.indices.map { config.lr(group: $0, step: t) }
+        let now = Date().timeIntervalSince1970
+        let needed = config.accumulation.contributions
+        guard sumSq.isFinite else {
+            if config.nonFinite == .error {
+                throw .nonFinite("the gradients hold NaN or Inf; nothing was applied (nonfinite: \"error\")")
+            }
+            let record = StepRecord(step: t, lr: lrs[0], gradNorm: nil, clipCoef: 1, clipped: false, skipped: true,
+                                    loss: loss, updateNorm: 0, paramNorm: lastParamNorm, time: now)
+            history.append(record)
+            _version &+= 1
+            return StepOutcome(step: t, applied: true, record: record, groupLRs: lrs, accumulated: needed, needed: needed)
+        }
+        let norm = sumSq.squareRoot() * scale
+        let coef = config.clipMaxNorm.map { min(1, $0 / (norm + 1e-6)) } ?? 1
+        let step = t + 1
+        let rules = config.groups.indices.map { g in
+            UpdateRule(kind: config.optimizer.kind, hyper: config.groups[g].hyper, lr: lrs[g], step: step)
+        }
+        let baseScale = Float(scale) * Float(coef)
+        let scales = config.groups.map { $0.hyper.maximize ? -baseScale : baseScale }
+        let stats = update(grads: grads, rules: rules, scales: scales, segments: config.layout.segments, count: n)
+        _step = step
+        _version &+= 1
+        lastParamNorm = stats.paramSquares.squareRoot()
+        let record = StepRecord(step: step, lr: lrs[0], gradNorm: norm, clipCoef: coef, clipped: coef < 1, skipped: false,
+                                loss: loss, updateNorm: stats.updateSquares.squareRoot(), paramNorm: lastParamNorm, time: now)
+        history.append(record)
+        return StepOutcome(step: step, applied: true, record: record, groupLRs: lrs, accumulated: needed, needed: needed)
+    }
+
+    /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in
+    /// the same order whatever the thread count.
+    private func update(grads: UnsafePointer<Float>, rules: [UpdateRule], scales: [Float],
+                        segments: [(range: Range<Int>, group: Int)], count n: Int) -> UpdateStats {
+        let chunk = GradientNorm.chunk
+        let chunks = (n + chunk - 1) / chunk
+        let state = self.state
+        return withUnsafeTemporaryAllocation(of: UpdateStats.self, capacity: max(chunks, 1)) { partial in
+            let out = partial.baseAddress!
+            parallel.forEachItem(count: chunks) { c in
+                let lo = c * chunk, hi = min(n, lo + chunk)
+                var s = UpdateStats()
+                // First segment that ends after lo.
+                var a = 0, b = segments.count
+                while a < b {
+                    let m = (a + b) / 2
+                    if segments[m].range.upperBound <= lo { a = m + 1 } else { b = m }
+                }
+                var k = a
+                while k < segments.count, segments[k].range.lowerBound < hi {
+                    let seg = segments[k]
+                    let r = max(lo, seg.range.lowerBound)..<min(hi, seg.range.upperBound)
+                    s = s + rules[seg.group].update(state, grads: grads, gradScale: scales[seg.group], range: r)
+                    k += 1
+                }
+                out[c] = s
+            }
+            var total = UpdateStats()
+            for c in 0..<chunks { total = total + out[c] }
+            return total
+        }
+    }
+
+    // MARK: Parameters
+
+    /// Copies of the named tensors (all if nil), with the step they belong to.
+    public func readParams(names: [String]? = nil) throws(SessionError) -> (step: Int, tensors: [(TensorSpec, [Float])]) {
+        lock.lock()
+        defer { lock.unlock() }
+        let specs = try select(names)
+        return (_step, specs.map { t in (t, Array(UnsafeBufferPointer(start: state.params.pointer + t.offset, count: t.count))) })
+    }
+
+    /// Raw little-endian float32 of the named tensors (all if nil) in declared order.
+    public func readParamBytes(names: [String]? = nil) throws(SessionError) -> (step: Int, tensors: [TensorSpec], bytes: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
+        let specs = try select(names)
+        let total = specs.reduce(0) { $0 + $1.count } * 4
+        let bytes = [UInt8](unsafeUninitializedCapacity: total) { out, written in
+            var at = 0
+            for t in specs {
+                UnsafeMutableRawPointer(out.baseAddress! + at).copyMemory(from: state.params.pointer + t.offset, byteCount: t.count * 4)
+                at += t.count * 4
+            }
+            written = total
+        }
+        return (_step, specs, bytes)
+    }
+
+    private func select(_ names: [String]?) throws(SessionError) -> [TensorSpec] {
+        let layout = _config.layout
+        guard let names else { return layout.tensors }
+        var out: [TensorSpec] = []
+        for name in names {
+            guard let t = layout.tensor(named: name) else {
+                throw .invalid(field: "names", detail: "unknown tensor \"\(name)\"; this session has \(layout.tensors.map(\.name).joined(separator: ", "))")
+            }
+            out.append(t)
+        }
+        return out
+    }
+
+    /// Replaces parameter values (loading pretrained weights); optimizer state is kept. Every
+    /// tensor is checked before any is written.
+    public func replaceParams(_ upload: GradientUpload, expectedStep: Int? = nil) throws(SessionError) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        if let expectedStep, expectedStep != _step { throw .stale(expected: expectedStep, current: _step) }
+        try upload.validateForParams()
+        let n = _config.layout.count
+        let finite = GradientNorm.sumOfSquares(upload.buffer.pointer, count: n, parallel: parallel).isFinite
+        guard finite else { throw .invalid(field: "params", detail: "parameter values must be finite") }
+        for t in upload.touchedTensors {
+            (state.params.pointer + t.offset).update(from: upload.buffer.pointer + t.offset, count: t.count)
+        }
+        lastParamNorm = GradientNorm.sumOfSquares(state.params.pointer, count: n, parallel: parallel).squareRoot()
+        _version &+= 1
+        return _step
+    }
+
+    /// An upload whose buffer starts as a copy of the parameters, so a partial PUT (some tensors
+    /// by name) leaves the others as they are.
+    public func beginParamsUpload(dtype: GradientDType? = nil) -> GradientUpload {
+        let (layout, buffer) = locked { (_config.layout, state.params.copy()) }
+        return GradientUpload(layout: layout, buffer: buffer, dtype: dtype)
+    }
+
+    // MARK: Config
+
+    /// Changes hyperparameters mid-run (JSON merge patch over the config).
+    public func patch(_ patch: JSONValue) throws(SessionError) -> SessionConfig {
+        lock.lock()
+        defer { lock.unlock() }
+        let next = try _config.patched(with: patch)
+        let have = Set(state.roles.map(\.role))
+        for (role, _) in StateRole.roles(for: next) where !have.contains(role) {
+            throw .invalid(field: "optimizer", detail: "the change needs optimizer state \"\(role.rawValue)\" this session was not created with; set it at creation")
+        }
+        if next.historyCapacity != history.capacity { history = history.resized(to: next.historyCapacity) }
+        _config = next
+        _version &+= 1
+        return next
+    }
+
+    // MARK: Reading
+
+    public func historyRecords(last n: Int? = nil) -> [StepRecord] { locked { history.last(n) } }
+
+    public func health() -> HealthVerdict { locked { HealthVerdict(history: history.last(200)) } }
+
+    /// The next `count` learning rates per group, starting with the next step's.
+    public func schedulePreview(_ count: Int) -> [[Double]] {
+        locked {
+            (0..<count).map { k in _config.groups.indices.map { _config.lr(group: $0, step: _step + k) } }
+        }
+    }
+
+    public func summary() -> JSONValue {
+        locked {
+            var o = JSONObject()
+            o["id"] = .string(id)
+            o["step"] = .number(Double(_step))
+            o["lr"] = .number(_config.lr(group: 0, step: _step))
+            o["lrs"] = .object(JSONObject(_config.groups.indices.map { (_config.groups[$0].name, .number(_config.lr(group: $0, step: _step))) }))
+            let last = history.last(1).first
+            o["last_grad_norm"] = last?.gradNorm.map { .number($0) } ?? .null
+            o["param_count"] = .number(Double(state.params.count))
+            o["bytes"] = .number(Double(state.byteCount))
+            o["health"] = HealthVerdict(history: history.last(200)).json
+            if _config.accumulation.contributions > 1 {
+                o["accumulated"] = .number(Double(pending?.seen.count ?? 0))
+                o["needed"] = .number(Double(_config.accumulation.contributions))
+            }
+            o["config"] = _config.json
+            return .object(o)
+        }
+    }
+
+    /// A copy of the whole session, taken under the lock (the only time a snapshot holds it).
+    public func capture(historyTail: Int = 1000) -> SessionImage {
+        locked {
+            SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail), version: _version)
+        }
+    }
+}
+
+/// Answers already given, by Idempotency-Key, oldest forgotten first.
+struct IdempotencyCache {
+    let capacity: Int
+    private var answers: [String: StepOutcome] = [:]
+    private var order: [String] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    subscript(key: String) -> StepOutcome? {
+        get { answers[key] }
+        set {
+            guard let newValue else { return }
+            if answers.updateValue(newValue, forKey: key) == nil { order.append(key) }
+            if order.count > capacity { answers[order.removeFirst()] = nil }
+        }
+    }
+}

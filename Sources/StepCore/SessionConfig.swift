@@ -1,0 +1,261 @@
+import StepJSON
+
+/// What to do with a gradient holding NaN or Inf.
+public enum NonFinitePolicy: String, Sendable, CaseIterable {
+    /// Skip the whole step: parameters, state and step counter stay; the skip is recorded.
+    case skip
+    /// Refuse the request (422).
+    case error
+}
+
+/// `"accumulation": {"micro_batches": K, "workers": W}`: a step applies the mean of K×W posts.
+public struct AccumulationConfig: Sendable, Equatable {
+    public var microBatches = 1
+    public var workers = 1
+    public var contributions: Int { microBatches * workers }
+}
+
+/// `"snapshot": {"every_steps": N, "interval_s": T}`; nil fields fall back to the server's flags.
+/// StepCore only carries these; StepStore and the server act on them.
+public struct SnapshotPolicy: Sendable, Equatable {
+    public var everySteps: Int?
+    public var intervalSeconds: Double?
+    public init(everySteps: Int? = nil, intervalSeconds: Double? = nil) {
+        self.everySteps = everySteps
+        self.intervalSeconds = intervalSeconds
+    }
+}
+
+/// A validated session configuration: the create-session body (a conformance file's `session`
+/// object) minus parameter values. Parsing checks everything and names the offending field, so a
+/// session is either created whole or not at all.
+public struct SessionConfig: Sendable {
+    public var optimizer: OptimizerConfig
+    public var schedule: any LearningRateSchedule
+    /// `clip.max_norm`: clip the global L2 norm of all gradients to this.
+    public var clipMaxNorm: Double?
+    /// Group 0 is `default` (the optimizer's own settings), then the declared groups.
+    public var groups: [ParamGroup]
+    public var layout: TensorLayout
+    public var accumulation: AccumulationConfig
+    public var nonFinite: NonFinitePolicy
+    public var snapshot: SnapshotPolicy
+    public var historyCapacity: Int
+
+    public static let topLevelKeys = ["optimizer", "schedule", "clip", "groups", "params", "accumulation", "nonfinite", "snapshot", "history"]
+
+    /// Parses a create body; also returns how each tensor's first values are made.
+    public static func parse(_ value: JSONValue) throws(SessionError) -> (SessionConfig, [ParamInit]) {
+        do {
+            return try parseFields(value)
+        } catch let e as JSONFieldError {
+            throw SessionError(e)
+        } catch {
+            throw SessionError.invalid(field: "", detail: "\(error)")
+        }
+    }
+
+    private static func parseFields(_ value: JSONValue) throws(JSONFieldError) -> (SessionConfig, [ParamInit]) {
+        var r = try JSONObjectReader(value, path: "")
+        let optimizer = try OptimizerConfig.parse(r.value("optimizer"), path: "optimizer")
+        let schedule = try LearningRateSchedules.parse(r.value("schedule"), path: "schedule")
+
+        var clip: Double? = nil
+        if var c = try r.object("clip") {
+            clip = try c.number("max_norm", default: .nan, "a number > 0") { $0 > 0 }
+            if let t = try c.double("norm_type"), t != 2 {
+                throw JSONFieldError(field: "clip.norm_type", "only the L2 norm (2) is supported, got \(t)")
+            }
+            try c.finish()
+        }
+
+        var groups = [ParamGroup(name: "default", overrides: JSONObject(), hyper: optimizer.hyper)]
+        for (i, g) in (try r.array("groups") ?? []).enumerated() {
+            var gr = try JSONObjectReader(g, path: "groups[\(i)]")
+            guard let name = try gr.string("name"), !name.isEmpty else {
+                throw JSONFieldError(field: "groups[\(i)].name", "is required (a non-empty string)")
+            }
+            guard !groups.contains(where: { $0.name == name }) else {
+                throw JSONFieldError(field: "groups[\(i)].name", "duplicate group name \"\(name)\"")
+            }
+            var hyper = optimizer.hyper
+            try hyper.read(&gr, kind: optimizer.kind)
+            try gr.finish()
+            var overrides = gr.object
+            overrides["name"] = nil
+            groups.append(ParamGroup(name: name, overrides: overrides, hyper: hyper))
+        }
+
+        guard let params = try r.array("params") else {
+            throw JSONFieldError(field: "params", "is required (an array of {name, shape, values|init})")
+        }
+        var specs: [(name: String, shape: [Int], group: Int)] = []
+        var inits: [ParamInit] = []
+        var names = Set<String>()
+        for (i, p) in params.enumerated() {
+            let path = "params[\(i)]"
+            var pr = try JSONObjectReader(p, path: path)
+            guard let name = try pr.string("name"), !name.isEmpty else {
+                throw JSONFieldError(field: "\(path).name", "is required (a non-empty string)")
+            }
+            guard names.insert(name).inserted else {
+                throw JSONFieldError(field: "\(path).name", "duplicate tensor name \"\(name)\"")
+            }
+            let shapeValues = try pr.array("shape") ?? []
+            var shape: [Int] = []
+            for (k, d) in shapeValues.enumerated() {
+                guard case .number(let x) = d, x >= 0, x == x.rounded(), x < 1e12 else {
+                    throw JSONFieldError(field: "\(path).shape[\(k)]", "expected a dimension (an integer >= 0), got \(d.preview)")
+                }
+                shape.append(Int(x))
+            }
+            guard pr.has("shape") else { throw JSONFieldError(field: "\(path).shape", "is required (e.g. [3, 7], or [] for a scalar)") }
+            let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            guard count <= 1 << 40 else { throw JSONFieldError(field: "\(path).shape", "has \(count) elements, more than stepd can hold") }
+            var group = 0
+            if let g = try pr.string("group") {
+                guard let gi = groups.firstIndex(where: { $0.name == g }) else {
+                    throw JSONFieldError(field: "\(path).group", "unknown group \"\(g)\"; declared groups: \(groups.map(\.name).joined(separator: ", "))")
+                }
+                group = gi
+            }
+            if let values = try pr.array("values") {
+                guard values.count == count else {
+                    throw JSONFieldError(field: "\(path).values", "has \(values.count) values, shape \(shape) needs \(count)")
+                }
+                var floats = [Float]()
+                floats.reserveCapacity(count)
+                for (k, v) in values.enumerated() {
+                    let d = try JSONObjectReader.number(v, field: "\(path).values[\(k)]")
+                    guard d.isFinite else { throw JSONFieldError(field: "\(path).values[\(k)]", "must be finite, got \(d)") }
+                    floats.append(Float(d))
+                }
+                if pr.has("init") { throw JSONFieldError(field: "\(path).init", "give either values or init, not both") }
+                inits.append(.values(floats))
+            } else if let i = pr.value("init") {
+                inits.append(try ParamInit.parse(i, path: "\(path).init"))
+            } else {
+                inits.append(.zeros)
+            }
+            try pr.finish()
+            specs.append((name, shape, group))
+        }
+
+        var accumulation = AccumulationConfig()
+        if var a = try r.object("accumulation") {
+            accumulation.microBatches = try a.integer("micro_batches", default: 1, "an integer in 1...65536") { (1...65536).contains($0) }
+            accumulation.workers = try a.integer("workers", default: 1, "an integer in 1...65536") { (1...65536).contains($0) }
+            try a.finish()
+            guard accumulation.contributions <= 1 << 20 else {
+                throw JSONFieldError(field: "accumulation", "micro_batches × workers = \(accumulation.contributions) is over 1048576")
+            }
+        }
+
+        var nonFinite = NonFinitePolicy.skip
+        if let n = try r.string("nonfinite") {
+            guard let p = NonFinitePolicy(rawValue: n) else {
+                throw JSONFieldError(field: "nonfinite", "expected \"skip\" or \"error\", got \"\(n)\"")
+            }
+            nonFinite = p
+        }
+
+        let snapshot = try parseSnapshot(&r)
+
+        var historyCapacity = 10_000
+        if var h = try r.object("history") {
+            historyCapacity = try h.integer("capacity", default: historyCapacity, "an integer in 1...1000000") { (1...1_000_000).contains($0) }
+            try h.finish()
+        }
+        try r.finish()
+        let config = SessionConfig(optimizer: optimizer, schedule: schedule, clipMaxNorm: clip, groups: groups,
+                                   layout: TensorLayout(specs), accumulation: accumulation, nonFinite: nonFinite,
+                                   snapshot: snapshot, historyCapacity: historyCapacity)
+        return (config, inits)
+    }
+
+    static func parseSnapshot(_ r: inout JSONObjectReader) throws(JSONFieldError) -> SnapshotPolicy {
+        var policy = SnapshotPolicy()
+        if var s = try r.object("snapshot") {
+            if s.has("every_steps") { policy.everySteps = try s.integer("every_steps", default: 0, "an integer >= 0 (0 turns it off)") { $0 >= 0 } }
+            if s.has("interval_s") { policy.intervalSeconds = try s.number("interval_s", default: 0, "a number >= 0 (0 turns it off)") { $0 >= 0 } }
+            try s.finish()
+        }
+        return policy
+    }
+
+    /// The learning rate group `g` uses for zero-based step `t`.
+    public func lr(group g: Int, step t: Int) -> Double { groups[g].hyper.lr * schedule.factor(t) }
+
+    /// The config as JSON, without parameter values: what GET shows and what a snapshot stores.
+    public var json: JSONValue {
+        var o = JSONObject()
+        o["optimizer"] = optimizer.json
+        o["schedule"] = LearningRateSchedules.json(schedule)
+        if let clipMaxNorm { o["clip"] = ["max_norm": .number(clipMaxNorm)] }
+        o["groups"] = .array(groups.dropFirst().map { g in
+            var go = JSONObject([("name", .string(g.name))])
+            for (k, v) in g.overrides.pairs { go[k] = v }
+            return .object(go)
+        })
+        o["params"] = .array(layout.tensors.map { t in
+            var p = JSONObject([("name", .string(t.name)), ("shape", .array(t.shape.map { .number(Double($0)) }))])
+            if t.group != 0 { p["group"] = .string(groups[t.group].name) }
+            return .object(p)
+        })
+        o["accumulation"] = ["micro_batches": .number(Double(accumulation.microBatches)), "workers": .number(Double(accumulation.workers))]
+        o["nonfinite"] = .string(nonFinite.rawValue)
+        var snap = JSONObject()
+        if let e = snapshot.everySteps { snap["every_steps"] = .number(Double(e)) }
+        if let i = snapshot.intervalSeconds { snap["interval_s"] = .number(i) }
+        o["snapshot"] = .object(snap)
+        o["history"] = ["capacity": .number(Double(historyCapacity))]
+        return .object(o)
+    }
+
+    /// Keys a PATCH may change. Parameters, the optimizer type and accumulation shape are fixed
+    /// for a session's life: changing them would orphan the optimizer state.
+    public static let patchableKeys: Set<String> = ["optimizer", "schedule", "clip", "groups", "nonfinite", "snapshot", "history"]
+
+    /// Applies a JSON merge patch (RFC 7396) and re-validates the whole result.
+    public func patched(with patch: JSONValue) throws(SessionError) -> SessionConfig {
+        guard case .object(let p) = patch else {
+            throw SessionError.invalid(field: "", detail: "expected a JSON object (a merge patch of the config), got \(patch.typeName)")
+        }
+        for key in p.keys where !SessionConfig.patchableKeys.contains(key) {
+            let why = SessionConfig.topLevelKeys.contains(key) ? "cannot be changed after the session is created" : "unknown field"
+            throw SessionError.invalid(field: key, detail: "\(why); a PATCH may change \(SessionConfig.patchableKeys.sorted().joined(separator: ", "))")
+        }
+        if case .object(let o)? = p["optimizer"], let t = o["type"], t != .string(optimizer.kind.rawValue) {
+            throw SessionError.invalid(field: "optimizer.type", detail: "cannot be changed from \"\(optimizer.kind.rawValue)\" after the session is created")
+        }
+        if case .object(let o)? = p["schedule"], o["type"] == nil {
+            // A schedule patch without a type keeps the current schedule's type.
+        }
+        var body = JSONValue.mergePatch(json, patch)
+        if case .object(var o) = body, case .object(var s)? = o["schedule"], p["schedule"] != nil,
+           case .object(let ps)? = p["schedule"], let newType = ps["type"], newType != .string(type(of: schedule).type) {
+            // A new schedule type starts from its own fields only.
+            s = ps
+            o["schedule"] = .object(s)
+            body = .object(o)
+        }
+        let (next, _) = try SessionConfig.parse(body)
+        guard next.layout == layout else {
+            throw SessionError.invalid(field: "params", detail: "cannot be changed by PATCH")
+        }
+        return next
+    }
+}
+
+extension JSONValue {
+    /// RFC 7396: objects merge key by key, `null` deletes, anything else replaces.
+    public static func mergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
+        guard case .object(let p) = patch else { return patch }
+        var result: JSONObject
+        if case .object(let t) = target { result = t } else { result = JSONObject() }
+        for (k, v) in p.pairs {
+            if v == .null { result[k] = nil } else { result[k] = mergePatch(result[k] ?? .null, v) }
+        }
+        return .object(result)
+    }
+}

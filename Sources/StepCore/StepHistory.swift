@@ -1,0 +1,38 @@
+/// The last `capacity` step records, oldest first. A ring buffer: a long run keeps a bounded
+/// tail instead of growing without end.
+public struct StepHistory: Sendable {
+    public let capacity: Int
+    private var storage: [StepRecord] = []
+    private var start = 0
+    /// Records ever appended, including those that fell off the front.
+    public private(set) var total = 0
+
+    public init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    public mutating func append(_ r: StepRecord) {
+        total += 1
+        if storage.count < capacity {
+            storage.append(r)
+        } else {
+            storage[start] = r
+            start = (start + 1) % capacity
+        }
+    }
+
+    public var count: Int { storage.count }
+
+    /// The newest `n` records (all if nil), oldest first.
+    public func last(_ n: Int? = nil) -> [StepRecord] {
+        let ordered = Array(storage[start...] + storage[..<start])
+        guard let n else { return ordered }
+        return Array(ordered.suffix(max(0, n)))
+    }
+
+    /// A history with a new capacity, keeping the newest records.
+    public func resized(to capacity: Int) -> StepHistory {
+        var h = StepHistory(capacity: capacity)
+        for r in last(capacity) { h.append(r) }
+        h.total = total
+        return h
+    }
+}

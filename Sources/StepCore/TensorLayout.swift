@@ -1,0 +1,44 @@
+/// Where each named tensor lives in the session's flat buffers, in declared order. The declared
+/// order is also the order of raw binary bodies (`application/octet-stream`).
+public struct TensorSpec: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let offset: Int
+    public let count: Int
+    /// Index into `SessionConfig.groups`; 0 is the optimizer's own settings.
+    public let group: Int
+
+    public var range: Range<Int> { offset..<(offset + count) }
+}
+
+public struct TensorLayout: Sendable, Equatable {
+    public let tensors: [TensorSpec]
+    public let count: Int
+    /// Maximal runs of neighbouring tensors in the same group: one kernel call covers a run.
+    public let segments: [(range: Range<Int>, group: Int)]
+
+    public init(_ specs: [(name: String, shape: [Int], group: Int)]) {
+        var tensors: [TensorSpec] = []
+        var offset = 0
+        for s in specs {
+            let n = s.shape.reduce(1, *)
+            tensors.append(TensorSpec(name: s.name, shape: s.shape, offset: offset, count: n, group: s.group))
+            offset += n
+        }
+        self.tensors = tensors
+        count = offset
+        var segs: [(range: Range<Int>, group: Int)] = []
+        for t in tensors where t.count > 0 {
+            if let last = segs.last, last.group == t.group, last.range.upperBound == t.offset {
+                segs[segs.count - 1].range = last.range.lowerBound..<t.range.upperBound
+            } else {
+                segs.append((t.range, t.group))
+            }
+        }
+        segments = segs
+    }
+
+    public func tensor(named name: String) -> TensorSpec? { tensors.first { $0.name == name } }
+
+    public static func == (a: TensorLayout, b: TensorLayout) -> Bool { a.tensors == b.tensors }
+}

@@ -1,0 +1,50 @@
+/// The first read of a step: sum of squares of the gradients in float64, which also detects
+/// non-finite values (a finite float32 squared cannot overflow a double, so the sum is finite
+/// exactly when every element is). The sum is taken over fixed chunks added in chunk order, so
+/// the result is bit-identical for any thread count.
+public enum GradientNorm {
+    public static let chunk = 1 << 16
+
+    /// Sum of squares of `values[0..<count]`.
+    public static func sumOfSquares(_ values: UnsafePointer<Float>, count: Int, parallel: Parallel = .serial) -> Double {
+        let chunks = (count + chunk - 1) / chunk
+        if chunks <= 1 { return chunkSum(values, count) }
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { partial in
+            let out = partial.baseAddress!
+            parallel.forEachItem(count: chunks) { i in
+                let lo = i * chunk
+                out[i] = chunkSum(values + lo, min(chunk, count - lo))
+            }
+            var total = 0.0
+            for i in 0..<chunks { total += out[i] }
+            return total
+        }
+    }
+
+    /// The L2 norm and whether every value is finite, in one pass.
+    public static func measure(_ values: UnsafePointer<Float>, count: Int, parallel: Parallel = .serial) -> (norm: Double, finite: Bool) {
+        let s = sumOfSquares(values, count: count, parallel: parallel)
+        return (s.squareRoot(), s.isFinite)
+    }
+
+    @inline(__always)
+    static func chunkSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        let raw = UnsafeRawPointer(x)
+        var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
+        var i = 0
+        while i + 8 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let lo = SIMD4<Double>(v.lowHalf), hi = SIMD4<Double>(v.highHalf)
+            a0 += lo * lo
+            a1 += hi * hi
+            i += 8
+        }
+        var s = (a0 + a1).sum()
+        while i < n {
+            let d = Double(x[i])
+            s += d * d
+            i += 1
+        }
+        return s
+    }
+}

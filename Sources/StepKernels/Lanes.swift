@@ -1,0 +1,85 @@
+import CStepIntrinsics
+
+/// Eight float32 lanes, the unit every update kernel works in. A kernel's formula is written
+/// once for `SIMD8<Float>`; the last partial vector of a range is loaded zero-padded and stored
+/// back lane by lane, so the tail runs the very same instructions as the body and gives
+/// bit-identical results wherever a range is split.
+typealias Lanes = SIMD8<Float>
+
+extension SIMD8 where Scalar == Float {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>, _ i: Int, _ valid: Int) -> SIMD8<Float> {
+        if valid >= 8 { return UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) }
+        var v = SIMD8<Float>()
+        for k in 0..<valid { v[k] = p[i + k] }
+        return v
+    }
+
+    @inline(__always)
+    func store(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ valid: Int) {
+        if valid >= 8 {
+            UnsafeMutableRawPointer(p + i).storeBytes(of: self, as: SIMD8<Float>.self)
+            return
+        }
+        for k in 0..<valid { p[i + k] = self[k] }
+    }
+
+    /// Vector square root through the C header: Swift's own `squareRoot()` on SIMD8 becomes
+    /// eight scalar square roots.
+    @inline(__always)
+    var sqrt: SIMD8<Float> { stepd_sqrt8(self) }
+}
+
+extension Range where Bound == Int {
+    /// Visits the range eight lanes at a time: `body(index, validLanes)`.
+    @inline(__always)
+    func forEachLanes(_ body: (Int, Int) -> Void) {
+        var i = lowerBound
+        while i < upperBound {
+            body(i, upperBound - i)
+            i += 8
+        }
+    }
+}
+
+/// What an update pass learns for free while it streams: sums of squares of the change it made
+/// and of the new parameters (for the update/param ratio in a step's history). Accumulated in
+/// float32 lanes per range; callers add ranges in a fixed order.
+public struct UpdateStats: Sendable, Equatable {
+    public var updateSquares: Double = 0
+    public var paramSquares: Double = 0
+    public init() {}
+    public static func + (a: UpdateStats, b: UpdateStats) -> UpdateStats {
+        var s = a
+        s.updateSquares += b.updateSquares
+        s.paramSquares += b.paramSquares
+        return s
+    }
+}
+
+/// Lane accumulators behind `UpdateStats`; padding lanes of a tail are left out.
+struct StatsAccumulator {
+    var update = SIMD8<Float>()
+    var param = SIMD8<Float>()
+
+    @inline(__always)
+    mutating func add(old: SIMD8<Float>, new: SIMD8<Float>, valid: Int) {
+        let d = new - old
+        if valid >= 8 {
+            update += d * d
+            param += new * new
+        } else {
+            for k in 0..<valid {
+                update[k] += d[k] * d[k]
+                param[k] += new[k] * new[k]
+            }
+        }
+    }
+
+    var stats: UpdateStats {
+        var s = UpdateStats()
+        s.updateSquares = Double(update.sum())
+        s.paramSquares = Double(param.sum())
+        return s
+    }
+}

@@ -1,0 +1,43 @@
+/// torch.optim.SGD: weight decay added to the gradient, momentum with dampening, Nesterov.
+/// The first step with momentum copies the gradient into the buffer without dampening, as torch
+/// does when the buffer does not exist yet.
+public struct SGD: Sendable {
+    let negLR: Float
+    let weightDecay: Float
+    let momentum: Float
+    let oneMinusDampening: Float
+    let nesterov: Bool
+    let firstStep: Bool
+
+    public var usesMomentum: Bool { momentum != 0 }
+
+    public init(lr: Double, momentum: Double, dampening: Double, weightDecay: Double, nesterov: Bool, step: Int) {
+        negLR = Float(-lr)
+        self.weightDecay = Float(weightDecay)
+        self.momentum = Float(momentum)
+        oneMinusDampening = Float(1 - dampening)
+        self.nesterov = nesterov
+        firstStep = step == 1
+    }
+
+    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
+        var stats = StatsAccumulator()
+        range.forEachLanes { i, n in
+            let old = Lanes.load(params, i, n)
+            var p = old
+            var g = Lanes.load(grads, i, n) * gradScale
+            if weightDecay != 0 { g = g + weightDecay * p }
+            if momentum != 0, let momentumBuffer {
+                var buf = g
+                if !firstStep { buf = Lanes.load(momentumBuffer, i, n) * momentum + oneMinusDampening * g }
+                buf.store(momentumBuffer, i, n)
+                g = nesterov ? g + momentum * buf : buf
+            }
+            p = p + negLR * g
+            p.store(params, i, n)
+            stats.add(old: old, new: p, valid: n)
+        }
+        return stats.stats
+    }
+}

@@ -1,0 +1,52 @@
+import StepJSON
+
+/// Collects a small body (a JSON document) into one array and hands it over at the end.
+/// `limit` lets a route accept less than the server-wide body limit: a config document has
+/// no business being 100 MB even when gradient uploads may be.
+public final class CollectingBodyHandler: RequestBodyHandler {
+    private var bytes: [UInt8] = []
+    private let limit: Int?
+    private let complete: ([UInt8]) throws -> HTTPResponse
+
+    public init(limit: Int? = nil, expectedLength: Int? = nil, complete: @escaping ([UInt8]) throws -> HTTPResponse) {
+        self.limit = limit
+        self.complete = complete
+        if let expectedLength { bytes.reserveCapacity(min(expectedLength, limit ?? expectedLength)) }
+    }
+
+    public func consume(_ chunk: UnsafeRawBufferPointer) throws {
+        if let limit, bytes.count + chunk.count > limit {
+            throw HTTPError.contentTooLarge(limit: limit)
+        }
+        bytes.append(contentsOf: chunk)
+    }
+
+    public func finish() throws -> HTTPResponse {
+        let body = bytes
+        bytes = []
+        return try complete(body)
+    }
+
+    public func abandon() { bytes = [] }
+}
+
+extension RouteAction {
+    /// Reads the whole body, then answers from it.
+    public static func collectBody(limit: Int? = nil, _ complete: @escaping ([UInt8]) throws -> HTTPResponse) -> RouteAction {
+        .readBody(CollectingBodyHandler(limit: limit, complete: complete))
+    }
+
+    /// Reads the whole body as JSON: a wrong media type is 415, a syntax error 400 (with the
+    /// position), an empty body 400; the closure gets the parsed document.
+    public static func jsonBody(_ head: HTTPRequestHead, limit: Int? = nil,
+                                _ complete: @escaping (JSONValue) throws -> HTTPResponse) throws -> RouteAction {
+        let type = head.mediaType
+        guard type == "application/json" || (type?.hasSuffix("+json") ?? false) else {
+            throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: ["application/json"])
+        }
+        return .readBody(CollectingBodyHandler(limit: limit, expectedLength: head.contentLength) { bytes in
+            guard !bytes.isEmpty else { throw HTTPError.badRequest("the request body is empty; a JSON document was expected") }
+            return try complete(try JSONParser.parse(bytes))
+        })
+    }
+}

@@ -1,0 +1,281 @@
+import CMicroHTTPD
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Serves a `Router` with libmicrohttpd: an internal epoll (or poll) thread pool sized to the
+/// cores. Everything HTTP-semantic lives in the router; this type only adapts libmicrohttpd's
+/// three-phase access callback (head, body chunks, end) to a `RequestExchange` kept in the
+/// connection's `con_cls`, and turns `HTTPResponse` values into MHD responses.
+///
+/// Handlers run on MHD's pool threads: a slow handler holds up the other connections of its
+/// thread, so long work belongs behind a per-session lock, not a global one.
+public final class HTTPServer: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String = "127.0.0.1"
+        /// 0 picks a free port; read it back from `port` after `start()`.
+        public var port: Int = 0
+        public var threads: Int = HTTPServer.coreCount
+        /// Idle time after which a connection is closed, also mid-request (a stalled upload).
+        public var connectionTimeoutSeconds: Int = 60
+        /// Per-connection memory for the request head and read buffer. It bounds header size
+        /// (MHD answers 431 for heads that do not fit) and also the size of the body chunks
+        /// handed to handlers, so larger values mean fewer, larger chunks on uploads.
+        public var connectionMemoryLimit: Int = 256 * 1024
+        /// Step by which MHD grows a connection's read buffer towards the limit.
+        public var connectionMemoryIncrement: Int = 16 * 1024
+        public var connectionLimit: Int = 1024
+        /// Buffer size for streamed (`ResponseBodyStream`) bodies: the largest `fill` call.
+        public var streamBlockSize: Int = 256 * 1024
+        /// Forward libmicrohttpd's own diagnostics (malformed requests, socket errors) to the
+        /// logger at debug level; start-up failures are reported in the thrown error anyway.
+        public var logLibraryMessages: Bool = true
+
+        public init() {}
+        public init(host: String = "127.0.0.1", port: Int = 0) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    public let router: Router
+    public let configuration: Configuration
+    let logger: Logger
+
+    private struct Running {
+        var daemon: OpaquePointer
+        var port: Int
+        var logSink: UnsafeMutablePointer<stepd_mhd_log_sink>
+    }
+    private let running = LockedValue<Running?>(nil)
+    /// Messages MHD logged while starting, to explain a failed start.
+    private let startMessages = LockedValue<[String]?>(nil)
+
+    public init(router: Router, configuration: Configuration = Configuration(),
+                logger: Logger = Logger(label: "stepd.http")) {
+        self.router = router
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    deinit {
+        // start() retains self until stop(), so reaching here means the daemon is gone.
+    }
+
+    /// The bound port once started (the real one when configured with 0), else nil.
+    public var port: Int? { running.withLock { $0?.port } }
+
+    public var isRunning: Bool { running.withLock { $0 != nil } }
+
+    public func start() throws {
+        try running.withLock { state in
+            guard state == nil else { throw HTTPServerError.alreadyRunning }
+            let c = configuration
+            let (address, family) = try Self.resolve(c.host, port: c.port)
+            defer { address.deallocate() }
+
+            var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue)
+            flags |= MHD_is_feature_supported(.FEATURE_EPOLL) == .YES
+                ? UInt32(MHD_USE_EPOLL.rawValue) : UInt32(MHD_USE_POLL.rawValue)
+            if family == AF_INET6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
+            if c.logLibraryMessages { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
+
+            let me = Unmanaged.passRetained(self)
+            let sink = UnsafeMutablePointer<stepd_mhd_log_sink>.allocate(capacity: 1)
+            sink.initialize(to: stepd_mhd_log_sink(
+                fn: { ctx, message in
+                    guard let ctx, let message else { return }
+                    Unmanaged<HTTPServer>.fromOpaque(ctx).takeUnretainedValue().libraryLog(String(cString: message))
+                },
+                ctx: me.toOpaque()))
+            startMessages.withLock { $0 = [] }
+            defer { startMessages.withLock { $0 = nil } }
+
+            let daemon = stepd_mhd_start(
+                flags, address,
+                UInt32(max(1, c.threads)),
+                UInt32(max(0, c.connectionTimeoutSeconds)),
+                max(4096, c.connectionMemoryLimit),
+                max(1024, min(c.connectionMemoryIncrement, c.connectionMemoryLimit / 2)),
+                UInt32(max(1, c.connectionLimit)),
+                { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
+                    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+                    return server.access(connection!, url, method, uploadData, uploadDataSize!, conCls!)
+                },
+                me.toOpaque(),
+                { _, _, conCls, termination in
+                    guard let conCls, let context = conCls.pointee else { return }
+                    conCls.pointee = nil
+                    let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeRetainedValue()
+                    if termination != .REQUEST_TERMINATED_COMPLETED_OK { exchange.abandon() }
+                },
+                nil,
+                sink)
+
+            guard let daemon else {
+                let reason = startMessages.withLock { $0 ?? [] }.joined(separator: "; ")
+                sink.deallocate()
+                me.release()
+                throw HTTPServerError.startFailed(host: c.host, port: c.port,
+                                                  reason: reason.isEmpty ? "MHD_start_daemon failed" : reason)
+            }
+            let port = Int(stepd_mhd_bound_port(daemon))
+            state = Running(daemon: daemon, port: port, logSink: sink)
+        }
+    }
+
+    /// Stops accepting, closes every connection and joins MHD's threads. Requests in flight
+    /// are abandoned (their body handlers see `abandon()`). Safe to call twice.
+    public func stop() {
+        guard let r = running.withLock({ s -> Running? in defer { s = nil }; return s }) else { return }
+        MHD_stop_daemon(r.daemon)
+        r.logSink.deinitialize(count: 1)
+        r.logSink.deallocate()
+        Unmanaged.passUnretained(self).release()
+    }
+
+    // MARK: libmicrohttpd callbacks
+
+    private func libraryLog(_ message: String) {
+        let text = message.hasSuffix("\n") ? String(message.dropLast()) : message
+        let captured = startMessages.withLock { m -> Bool in
+            guard m != nil else { return false }
+            m!.append(text)
+            return true
+        }
+        if captured { logger.error("libmicrohttpd: \(text)") } else { logger.debug("libmicrohttpd: \(text)") }
+    }
+
+    private func access(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, _ method: UnsafePointer<CChar>?,
+                        _ uploadData: UnsafePointer<CChar>?, _ uploadDataSize: UnsafeMutablePointer<Int>,
+                        _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> MHD_Result {
+        guard let context = conCls.pointee else {
+            let head = Self.head(connection, url: url, method: method)
+            let exchange = RequestExchange(router: router, head: head)
+            conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
+            if let response = exchange.start(expectsBody: head.hasBody) {
+                return queue(response, on: connection)
+            }
+            return .YES
+        }
+        let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeUnretainedValue()
+        if uploadDataSize.pointee > 0 {
+            exchange.receive(UnsafeRawBufferPointer(start: uploadData, count: uploadDataSize.pointee))
+            uploadDataSize.pointee = 0
+            return .YES
+        }
+        return queue(exchange.finish(), on: connection)
+    }
+
+    private static func head(_ connection: OpaquePointer, url: UnsafePointer<CChar>?,
+                             method: UnsafePointer<CChar>?) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        withUnsafeMutablePointer(to: &headers) { p in
+            _ = MHD_get_connection_values(connection, .HEADER_KIND, { cls, _, key, value in
+                guard let cls, let key else { return .YES }
+                cls.assumingMemoryBound(to: HTTPHeaders.self).pointee
+                    .add(String(cString: key), value.map { String(cString: $0) } ?? "")
+                return .YES
+            }, p)
+        }
+        var query: [(name: String, value: String)] = []
+        withUnsafeMutablePointer(to: &query) { p in
+            _ = MHD_get_connection_values(connection, .GET_ARGUMENT_KIND, { cls, _, key, value in
+                guard let cls, let key else { return .YES }
+                cls.assumingMemoryBound(to: [(name: String, value: String)].self).pointee
+                    .append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+                return .YES
+            }, p)
+        }
+        return HTTPRequestHead(method: HTTPMethod(method.map { String(cString: $0) } ?? ""),
+                               path: url.map { String(cString: $0) } ?? "/",
+                               queryItems: query, headers: headers)
+    }
+
+    private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+        let created: OpaquePointer?
+        switch response.body {
+        case .bytes(let bytes):
+            created = bytes.withUnsafeBytes { raw in
+                MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress),
+                                                .RESPMEM_MUST_COPY)
+            }
+        case .stream(let stream):
+            let box = Unmanaged.passRetained(StreamBox(stream))
+            created = MHD_create_response_from_callback(
+                stream.length.map { UInt64($0) } ?? stepd_mhd_size_unknown,
+                max(4096, configuration.streamBlockSize),
+                { cls, position, buffer, max in
+                    let box = Unmanaged<StreamBox>.fromOpaque(cls!).takeUnretainedValue()
+                    return box.fill(position: Int(position), into: UnsafeMutableRawBufferPointer(start: buffer, count: max))
+                },
+                box.toOpaque(),
+                { cls in Unmanaged<StreamBox>.fromOpaque(cls!).takeRetainedValue().finish() })
+            if created == nil { box.takeRetainedValue().finish() }
+        }
+        guard let mhdResponse = created else { return .NO }
+        defer { MHD_destroy_response(mhdResponse) }
+        for (name, value) in response.headers where !HTTPHeaders.same(name, "Content-Length") {
+            if MHD_add_response_header(mhdResponse, name, value) != .YES {
+                logger.warning("dropped response header that libmicrohttpd refused", metadata: ["header": "\(name)"])
+            }
+        }
+        return MHD_queue_response(connection, UInt32(response.status.code), mhdResponse)
+    }
+
+    /// Resolves `host` (a literal address or a name) to a socket address MHD can bind.
+    private static func resolve(_ host: String, port: Int) throws -> (UnsafePointer<sockaddr>, Int32) {
+        guard (0...65535).contains(port) else { throw HTTPServerError.invalidHost("\(host):\(port)") }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Glibc)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #else
+        hints.ai_socktype = SOCK_STREAM
+        #endif
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list,
+              let addr = first.pointee.ai_addr else {
+            throw HTTPServerError.invalidHost(host)
+        }
+        defer { freeaddrinfo(list) }
+        let length = Int(first.pointee.ai_addrlen)
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: max(length, MemoryLayout<sockaddr_storage>.size),
+                                                    alignment: MemoryLayout<sockaddr_storage>.alignment)
+        copy.copyMemory(from: addr, byteCount: length)
+        return (UnsafePointer(copy.assumingMemoryBound(to: sockaddr.self)), first.pointee.ai_family)
+    }
+}
+
+/// Keeps a streamed body alive for as long as MHD holds the response, and releases it once.
+private final class StreamBox {
+    let stream: ResponseBodyStream
+    private var released = false
+
+    init(_ stream: ResponseBodyStream) { self.stream = stream }
+
+    func fill(position: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        do {
+            let n = try stream.fill(position, buffer)
+            if n > 0 { return min(n, buffer.count) }
+            return Int(stream.length == nil ? stepd_mhd_content_reader_end_of_stream
+                                            : stepd_mhd_content_reader_end_with_error)
+        } catch {
+            return Int(stepd_mhd_content_reader_end_with_error)
+        }
+    }
+
+    func finish() {
+        guard !released else { return }
+        released = true
+        stream.release()
+    }
+}

@@ -1,0 +1,65 @@
+/// A status code with its standard reason phrase. The phrase doubles as the problem `title`
+/// (RFC 9457 asks for the phrase when `type` is `about:blank`), so it must be the RFC 9110
+/// wording, e.g. "Content Too Large" and "Unprocessable Content".
+public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    public let code: Int
+
+    public init(_ code: Int) { self.code = code }
+    public init(integerLiteral value: Int) { self.code = value }
+
+    public var description: String { "\(code) \(reasonPhrase)" }
+
+    public var reasonPhrase: String {
+        switch code {
+        case 100: "Continue"
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 304: "Not Modified"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 406: "Not Acceptable"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 410: "Gone"
+        case 411: "Length Required"
+        case 412: "Precondition Failed"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 428: "Precondition Required"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 503: "Service Unavailable"
+        case 507: "Insufficient Storage"
+        default: "Status \(code)"
+        }
+    }
+
+    public static let ok: HTTPStatus = 200
+    public static let created: HTTPStatus = 201
+    public static let accepted: HTTPStatus = 202
+    public static let noContent: HTTPStatus = 204
+    public static let notModified: HTTPStatus = 304
+    public static let badRequest: HTTPStatus = 400
+    public static let unauthorized: HTTPStatus = 401
+    public static let notFound: HTTPStatus = 404
+    public static let methodNotAllowed: HTTPStatus = 405
+    public static let notAcceptable: HTTPStatus = 406
+    public static let conflict: HTTPStatus = 409
+    public static let preconditionFailed: HTTPStatus = 412
+    public static let contentTooLarge: HTTPStatus = 413
+    public static let unsupportedMediaType: HTTPStatus = 415
+    public static let unprocessableContent: HTTPStatus = 422
+    public static let tooManyRequests: HTTPStatus = 429
+    public static let internalServerError: HTTPStatus = 500
+    public static let serviceUnavailable: HTTPStatus = 503
+    public static let insufficientStorage: HTTPStatus = 507
+}

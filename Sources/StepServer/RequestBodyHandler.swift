@@ -1,0 +1,37 @@
+/// Receives a request body as it arrives, so a large upload can be decoded straight into its
+/// destination (a session's gradient buffer) instead of being collected first and copied.
+///
+/// The router calls `consume` for each chunk in order, then exactly one of `finish` (the body
+/// is complete and within limits) or `abandon` (a chunk was refused, the body went over the
+/// size limit, or the connection died), so a handler holding a lock or a half-written buffer
+/// can always release or roll back. Calls for one request never overlap.
+public protocol RequestBodyHandler: AnyObject {
+    /// Throwing refuses the body: the rest is read and discarded, and the error's problem is
+    /// the response.
+    func consume(_ chunk: UnsafeRawBufferPointer) throws
+    func finish() throws -> HTTPResponse
+    func abandon()
+}
+
+extension RequestBodyHandler {
+    public func abandon() {}
+}
+
+/// A body handler from closures, for handlers whose state fits in a capture.
+public final class ClosureBodyHandler: RequestBodyHandler {
+    private let onChunk: (UnsafeRawBufferPointer) throws -> Void
+    private let onFinish: () throws -> HTTPResponse
+    private let onAbandon: () -> Void
+
+    public init(consume: @escaping (UnsafeRawBufferPointer) throws -> Void,
+                finish: @escaping () throws -> HTTPResponse,
+                abandon: @escaping () -> Void = {}) {
+        onChunk = consume
+        onFinish = finish
+        onAbandon = abandon
+    }
+
+    public func consume(_ chunk: UnsafeRawBufferPointer) throws { try onChunk(chunk) }
+    public func finish() throws -> HTTPResponse { try onFinish() }
+    public func abandon() { onAbandon() }
+}

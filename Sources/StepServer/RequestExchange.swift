@@ -1,0 +1,111 @@
+/// One request's life from head to response, shared by the server and `Router.handle` so the
+/// two cannot drift apart. libmicrohttpd cannot queue a response while body bytes are still
+/// arriving (other than as an early reject in the first call), so a refusal that happens mid-
+/// body is remembered, the rest of the body is drained, and the refusal is sent at the end.
+final class RequestExchange {
+    enum State {
+        case idle
+        case reading(any RequestBodyHandler)
+        /// The response is decided; the rest of the body is read and dropped.
+        case draining(HTTPResponse)
+        case done
+    }
+
+    let router: Router
+    let head: HTTPRequestHead
+    private(set) var state: State = .idle
+    /// The matched pattern, for metrics; nil when nothing matched.
+    private(set) var pattern: RoutePattern?
+    private(set) var received = 0
+    private(set) var response: HTTPResponse?
+
+    init(router: Router, head: HTTPRequestHead) {
+        self.router = router
+        self.head = head
+    }
+
+    /// Decides from the head. Returns the response when it can be sent now, or nil when the
+    /// body must be read first (then `receive` each chunk and `finish`).
+    func start(expectsBody: Bool) -> HTTPResponse? {
+        do {
+            try router.runGuards(head)
+            switch router.match(head.method, path: head.path) {
+            case .notFound:
+                throw HTTPError.notFound("no resource at \(head.path)")
+            case .methodNotAllowed(let p, let allowed):
+                pattern = p
+                throw HTTPError.methodNotAllowed(head.method, path: head.path, allowed: allowed)
+            case .found(let p, let parameters, let handler):
+                pattern = p
+                if let length = head.contentLength, length > router.maxBodyBytes {
+                    throw HTTPError.contentTooLarge(limit: router.maxBodyBytes, received: length)
+                }
+                switch try handler(head, parameters) {
+                case .respond(let r):
+                    if expectsBody {
+                        state = .draining(r)
+                        return nil
+                    }
+                    return complete(r)
+                case .readBody(let h):
+                    if expectsBody {
+                        state = .reading(h)
+                        return nil
+                    }
+                    state = .reading(h)
+                    return finish()
+                }
+            }
+        } catch {
+            return complete(response(for: error))
+        }
+    }
+
+    func receive(_ chunk: UnsafeRawBufferPointer) {
+        received += chunk.count
+        guard case .reading(let h) = state else { return }
+        if received > router.maxBodyBytes {
+            h.abandon()
+            state = .draining(HTTPError.contentTooLarge(limit: router.maxBodyBytes).response)
+            return
+        }
+        do {
+            try h.consume(chunk)
+        } catch {
+            h.abandon()
+            state = .draining(response(for: error))
+        }
+    }
+
+    func finish() -> HTTPResponse {
+        switch state {
+        case .reading(let h):
+            do { return complete(try h.finish()) } catch { return complete(response(for: error)) }
+        case .draining(let r):
+            return complete(r)
+        case .idle, .done:
+            return response ?? complete(HTTPError.internalError("request finished before it started").response)
+        }
+    }
+
+    /// The connection ended without a response being sent (client gone, time-out, shutdown).
+    func abandon() {
+        if case .reading(let h) = state { h.abandon() }
+        state = .done
+    }
+
+    private func complete(_ r: HTTPResponse) -> HTTPResponse {
+        state = .done
+        response = r
+        router.metrics?.recordRequest(route: pattern?.text, method: head.method, status: r.status)
+        return r
+    }
+
+    private func response(for error: any Error) -> HTTPResponse {
+        let e = HTTPError.from(error)
+        if e.status == .internalServerError, !(error is HTTPError) {
+            router.onUnexpectedError?(error, head)
+        }
+        return e.response
+    }
+}

@@ -1,0 +1,110 @@
+/// The whole HTTP behaviour of stepd as a value: routes, guards (auth), the body limit and
+/// the metrics to record into. The server only moves bytes between libmicrohttpd and a
+/// router, so everything here is testable in-process with `handle(_:body:)`.
+public struct Router: Sendable {
+    public typealias Handler = @Sendable (HTTPRequestHead, PathParameters) throws -> RouteAction
+    /// Runs before routing; throwing answers with the error. Runs before the 404/405 decision
+    /// so that an unauthenticated client learns nothing about which paths exist.
+    public typealias Guard = @Sendable (HTTPRequestHead) throws -> Void
+
+    struct Route: Sendable {
+        let method: HTTPMethod
+        let pattern: RoutePattern
+        let handler: Handler
+    }
+
+    /// The largest request body accepted, in bytes. A larger `Content-Length` is refused
+    /// before the body is read; a chunked body is cut off (and drained) once it passes this.
+    public var maxBodyBytes: Int
+    /// Where request counts go; nil in tests that do not care.
+    public var metrics: Metrics?
+    /// Called for errors that are not HTTP errors (they become a bare 500), so they reach a log.
+    public var onUnexpectedError: (@Sendable (any Error, HTTPRequestHead) -> Void)?
+
+    private(set) var routes: [Route] = []
+    private var guards: [Guard] = []
+
+    public init(maxBodyBytes: Int = 256 << 20, metrics: Metrics? = nil) {
+        self.maxBodyBytes = maxBodyBytes
+        self.metrics = metrics
+    }
+
+    // MARK: registration
+
+    public mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping Handler) {
+        let p = RoutePattern(pattern)
+        precondition(!routes.contains { $0.method == method && $0.pattern.segments == p.segments },
+                     "duplicate route \(method) \(pattern)")
+        routes.append(Route(method: method, pattern: p, handler: handler))
+    }
+
+    public mutating func get(_ pattern: String, _ handler: @escaping Handler) { on(.get, pattern, handler) }
+    public mutating func post(_ pattern: String, _ handler: @escaping Handler) { on(.post, pattern, handler) }
+    public mutating func put(_ pattern: String, _ handler: @escaping Handler) { on(.put, pattern, handler) }
+    public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { on(.patch, pattern, handler) }
+    public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { on(.delete, pattern, handler) }
+
+    public mutating func addGuard(_ check: @escaping Guard) { guards.append(check) }
+
+    /// Requires `Authorization: Bearer <token>` on `prefix` and everything below it; other
+    /// paths (`/healthz`, `/metrics`) stay open. A nil or empty token adds nothing.
+    public mutating func requireBearerToken(_ token: String?, under prefix: String = "/v1") {
+        guard let token, !token.isEmpty else { return }
+        let auth = BearerTokenAuth(token: token, prefix: prefix)
+        addGuard { head in try auth.check(head) }
+    }
+
+    // MARK: matching
+
+    public enum Match {
+        case found(pattern: RoutePattern, parameters: PathParameters, handler: Handler)
+        case methodNotAllowed(pattern: RoutePattern, allowed: [HTTPMethod])
+        case notFound
+    }
+
+    /// The most literal pattern that fits the path and has the method wins. HEAD falls back
+    /// to GET (libmicrohttpd sends the headers and drops the body).
+    public func match(_ method: HTTPMethod, path: String) -> Match {
+        let parts = RoutePattern.split(path)
+        var fitting: [(route: Route, params: PathParameters)] = []
+        for route in routes {
+            if let params = route.pattern.match(parts) { fitting.append((route, params)) }
+        }
+        guard !fitting.isEmpty else { return .notFound }
+        fitting.sort { $0.route.pattern.specificity > $1.route.pattern.specificity }
+        for wanted in method == .head ? [HTTPMethod.head, .get] : [method] {
+            if let hit = fitting.first(where: { $0.route.method == wanted }) {
+                return .found(pattern: hit.route.pattern, parameters: hit.params, handler: hit.route.handler)
+            }
+        }
+        var allowed: [HTTPMethod] = []
+        for (route, _) in fitting where !allowed.contains(route.method) { allowed.append(route.method) }
+        if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
+        return .methodNotAllowed(pattern: fitting[0].route.pattern, allowed: allowed)
+    }
+
+    func runGuards(_ head: HTTPRequestHead) throws {
+        for check in guards { try check(head) }
+    }
+
+    // MARK: in-process use
+
+    /// Runs a request through exactly the path the server uses, feeding `body` chunk by
+    /// chunk. A head without `Content-Length` is treated as chunked when chunks are given.
+    public func handle(_ head: HTTPRequestHead, body chunks: [[UInt8]] = []) -> HTTPResponse {
+        let exchange = RequestExchange(router: self, head: head)
+        let expectsBody = head.hasBody || chunks.contains { !$0.isEmpty }
+        if let early = exchange.start(expectsBody: expectsBody) { return early }
+        for chunk in chunks where !chunk.isEmpty {
+            chunk.withUnsafeBytes { exchange.receive($0) }
+        }
+        return exchange.finish()
+    }
+
+    /// `handle` with one body split into `chunkSize` pieces.
+    public func handle(_ head: HTTPRequestHead, body: [UInt8], chunkSize: Int = 16 * 1024) -> HTTPResponse {
+        let size = max(1, chunkSize)
+        let chunks = stride(from: 0, to: body.count, by: size).map { Array(body[$0..<min($0 + size, body.count)]) }
+        return handle(head, body: chunks)
+    }
+}

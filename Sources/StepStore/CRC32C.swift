@@ -1,0 +1,95 @@
+/// CRC-32C (Castagnoli), the checksum that guards snapshot files against torn writes and bit
+/// rot. Castagnoli rather than the zlib polynomial because its error-detection properties are
+/// better for long messages and it is what storage systems (iSCSI, ext4, Btrfs) use, so other
+/// tools can check our files. Slicing-by-8 tables keep it at a few GB/s in plain Swift, so a
+/// checksum over an 800 MB snapshot costs a fraction of the disk write it protects.
+public struct CRC32C: Sendable, Equatable {
+    /// The running register (pre- and post-inverted as the standard requires).
+    private var state: UInt32 = 0xFFFF_FFFF
+
+    public init() {}
+
+    /// The checksum of everything passed to `update` so far.
+    public var value: UInt32 { ~state }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        state = CRC32C.tables.withUnsafeBufferPointer { t in
+            CRC32C.advance(state, base, bytes.count, t.baseAddress!)
+        }
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public mutating func update(_ text: String) {
+        update(Array(text.utf8))
+    }
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var c = CRC32C()
+        c.update(bytes)
+        return c.value
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    /// Reflected form of the Castagnoli polynomial 0x1EDC6F41.
+    static let polynomial: UInt32 = 0x82F6_3B78
+
+    /// Eight 256-entry tables, flattened: table k maps a byte to its contribution k bytes
+    /// further on, which lets the loop fold eight input bytes per step.
+    static let tables: [UInt32] = {
+        var t = [UInt32](repeating: 0, count: 8 * 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ polynomial : c >> 1 }
+            t[i] = c
+        }
+        for k in 1..<8 {
+            for i in 0..<256 {
+                let prev = t[(k - 1) * 256 + i]
+                t[k * 256 + i] = (prev >> 8) ^ t[Int(prev & 0xFF)]
+            }
+        }
+        return t
+    }()
+
+    @inline(__always)
+    private static func advance(_ start: UInt32, _ base: UnsafeRawPointer, _ count: Int,
+                                _ t: UnsafePointer<UInt32>) -> UInt32 {
+        var crc = start
+        var p = base
+        var n = count
+        // Bytewise until 8-aligned, so the wide loads below are aligned.
+        while n > 0, UInt(bitPattern: p) & 7 != 0 {
+            crc = (crc >> 8) ^ t[Int((crc ^ UInt32(p.load(as: UInt8.self))) & 0xFF)]
+            p += 1
+            n -= 1
+        }
+        while n >= 8 {
+            let word = UInt64(littleEndian: p.load(as: UInt64.self))
+            let lo = UInt32(truncatingIfNeeded: word) ^ crc
+            let hi = UInt32(truncatingIfNeeded: word >> 32)
+            crc = t[7 * 256 + Int(lo & 0xFF)]
+                ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                ^ t[5 * 256 + Int((lo >> 16) & 0xFF)]
+                ^ t[4 * 256 + Int(lo >> 24)]
+                ^ t[3 * 256 + Int(hi & 0xFF)]
+                ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                ^ t[1 * 256 + Int((hi >> 16) & 0xFF)]
+                ^ t[Int(hi >> 24)]
+            p += 8
+            n -= 8
+        }
+        while n > 0 {
+            crc = (crc >> 8) ^ t[Int((crc ^ UInt32(p.load(as: UInt8.self))) & 0xFF)]
+            p += 1
+            n -= 1
+        }
+        return crc
+    }
+}

@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A safetensors file opened for reading, its header already validated. Tensor bytes are reached
+/// through a read-only memory map (`.mapped`, zero-copy: restore copies straight from the page
+/// cache into the session's buffers) or through pread (`.read`, for callers that prefer not to
+/// risk SIGBUS if someone truncates the file under them; snapshot files are replaced by rename,
+/// never rewritten, so the map is safe for them).
+///
+/// Immutable after opening, so Sendable; the mapping or descriptor is released on deinit.
+public final class SafetensorsFile: @unchecked Sendable {
+    public enum Access: Sendable { case mapped, read }
+
+    private enum Storage {
+        case mapped(UnsafeRawPointer, Int)
+        case descriptor(Int32)
+        case memory([UInt8])
+    }
+
+    public let path: String
+    public let header: SafetensorsHeader
+    /// The file's bytes up to the start of the data (prefix and JSON), kept for the checksum.
+    private let headerBytes: [UInt8]
+    private let storage: Storage
+
+    public var metadata: [String: String] { header.metadata }
+    public var tensors: [SafetensorsTensorInfo] { header.tensors }
+    public var fileSize: Int { header.fileSize }
+
+    public init(path: String, access: Access = .mapped) throws(SafetensorsError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(.current("open", path: path)) }
+        var keepDescriptor = false
+        defer { if !keepDescriptor { close(fd) } }
+
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(.current("fstat", path: path)) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(StoreIOError("open", path: path, code: EISDIR)) }
+        let size = Int(st.st_size)
+
+        var prefix = [UInt8](repeating: 0, count: 8)
+        let got: Int
+        do { got = try prefix.withMutableBytes { raw throws(StoreIOError) in try readFully(fd, path: path, into: raw, at: 0) } }
+        catch { throw .io(error) }
+        let n = try prefix.withBytes { raw throws(SafetensorsError) in
+            try SafetensorsHeader.headerLength(prefix: UnsafeRawBufferPointer(rebasing: raw[0..<got]), fileSize: size)
+        }
+
+        var bytes = [UInt8](repeating: 0, count: 8 + n)
+        let read: Int
+        do { read = try bytes.withMutableBytes { raw throws(StoreIOError) in try readFully(fd, path: path, into: raw, at: 0) } }
+        catch { throw .io(error) }
+        // The file shrank between fstat and read: treat as truncated rather than parse zeros.
+        guard read == bytes.count else { throw .truncated(needed: bytes.count, available: read) }
+        let parsed = try bytes.withBytes { raw throws(SafetensorsError) in
+            try SafetensorsHeader.parse(json: UnsafeRawBufferPointer(rebasing: raw[8...]), dataLength: size - 8 - n)
+        }
+        self.header = parsed
+        self.headerBytes = bytes
+
+        switch access {
+        case .read:
+            keepDescriptor = true
+            storage = .descriptor(fd)
+        case .mapped:
+            guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+                throw .io(.current("mmap", path: path))
+            }
+            storage = .mapped(UnsafeRawPointer(p), size)
+        }
+    }
+
+    /// A file held in memory, e.g. a checkpoint upload received into a buffer.
+    public init(bytes: [UInt8], name: String = "<memory>") throws(SafetensorsError) {
+        self.path = name
+        let parsed = try bytes.withBytes { raw throws(SafetensorsError) in try SafetensorsHeader.parse(file: raw) }
+        self.header = parsed
+        self.headerBytes = Array(bytes[0..<parsed.dataStart])
+        self.storage = .memory(bytes)
+    }
+
+    deinit {
+        switch storage {
+        case .mapped(let p, let n): munmap(UnsafeMutableRawPointer(mutating: p), n)
+        case .descriptor(let fd): close(fd)
+        case .memory: break
+        }
+    }
+
+    public func tensor(named name: String) -> SafetensorsTensorInfo? { header.tensor(named: name) }
+
+    /// Calls `body` with the tensor's bytes: in place for mapped and in-memory files, through a
+    /// temporary buffer for `.read`. The pointer is valid only inside `body`.
+    public func withUnsafeBytes<R>(of tensor: SafetensorsTensorInfo,
+                                   _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let start = header.dataStart + tensor.dataOffsets.lowerBound
+        switch storage {
+        case .mapped(let p, _):
+            return try body(UnsafeRawBufferPointer(start: p + start, count: tensor.byteCount))
+        case .memory(let bytes):
+            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + tensor.byteCount)])) }
+        case .descriptor:
+            let tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: tensor.byteCount, alignment: 64)
+            defer { tmp.deallocate() }
+            try copyBytes(of: tensor, into: tmp)
+            return try body(UnsafeRawBufferPointer(tmp))
+        }
+    }
+
+    /// Copies the tensor's bytes into `destination`, which must be exactly `byteCount` long.
+    public func copyBytes(of tensor: SafetensorsTensorInfo, into destination: UnsafeMutableRawBufferPointer) throws(SafetensorsError) {
+        guard destination.count == tensor.byteCount else {
+            throw .invalidArgument("tensor \(tensor.name) has \(tensor.byteCount) bytes, destination has \(destination.count)")
+        }
+        guard tensor.byteCount > 0 else { return }
+        let start = header.dataStart + tensor.dataOffsets.lowerBound
+        switch storage {
+        case .mapped(let p, _):
+            destination.baseAddress!.copyMemory(from: p + start, byteCount: tensor.byteCount)
+        case .memory(let bytes):
+            bytes.withUnsafeBytes { destination.baseAddress!.copyMemory(from: $0.baseAddress! + start, byteCount: tensor.byteCount) }
+        case .descriptor(let fd):
+            let n: Int
+            do { n = try readFully(fd, path: path, into: destination, at: start) } catch { throw .io(error) }
+            guard n == destination.count else { throw .truncated(needed: start + destination.count, available: start + n) }
+        }
+    }
+
+    /// The tensor as Floats (it must be F32): a convenience for tests and small tensors.
+    public func floats(_ name: String) throws(SafetensorsError) -> [Float] {
+        guard let t = tensor(named: name) else { throw .noSuchTensor(name) }
+        guard t.dtype == .f32 else { throw .invalidArgument("tensor \(name) is \(t.dtype.rawValue), not F32") }
+        var out = [Float](repeating: 0, count: t.elementCount)
+        try out.withMutableBytes { raw throws(SafetensorsError) in try copyBytes(of: t, into: raw) }
+        return out
+    }
+
+    /// The checksum the header claims, if it has a well-formed one.
+    public var storedChecksum: UInt32? {
+        metadata[SafetensorsChecksum.metadataKey].flatMap(SafetensorsChecksum.parse)
+    }
+
+    /// Recomputes the `SafetensorsChecksum` over the whole file and compares it with the header's.
+    /// Throws `.checksumMissing` for a file without one (such as one saved by Python), so a caller
+    /// that requires integrity (snapshot restore) gets an error and one that does not (a
+    /// checkpoint upload) can catch exactly that case.
+    @discardableResult
+    public func verifyChecksum() throws(SafetensorsError) -> UInt32 {
+        guard let value = metadata[SafetensorsChecksum.metadataKey] else { throw .checksumMissing }
+        guard let stored = SafetensorsChecksum.parse(value) else {
+            throw .checksumMalformed("expected \(SafetensorsChecksum.prefix) and 8 lowercase hex digits, got \"\(value)\"")
+        }
+        let digitsAt = try headerBytes.withBytes { raw throws(SafetensorsError) in
+            try SafetensorsChecksum.digitsOffset(inHeaderJSON: UnsafeRawBufferPointer(rebasing: raw[8...])) + 8
+        }
+        var crc = headerBytes.withUnsafeBytes { SafetensorsChecksum.begin(header: $0, digitsAt: digitsAt) }
+        let dataStart = header.dataStart
+        switch storage {
+        case .mapped(let p, let n):
+            crc.update(UnsafeRawBufferPointer(start: p + dataStart, count: n - dataStart))
+        case .memory(let bytes):
+            bytes.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
+        case .descriptor(let fd):
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+            defer { chunk.deallocate() }
+            var at = dataStart
+            while at < header.fileSize {
+                let want = min(chunk.count, header.fileSize - at)
+                let n: Int
+                do { n = try readFully(fd, path: path, into: UnsafeMutableRawBufferPointer(rebasing: chunk[0..<want]), at: at) }
+                catch { throw .io(error) }
+                guard n == want else { throw .truncated(needed: header.fileSize, available: at + n) }
+                crc.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+                at += n
+            }
+        }
+        guard crc.value == stored else { throw .checksumMismatch(stored: stored, computed: crc.value) }
+        return stored
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks (kernel).")
+    func run() throws {}
+}

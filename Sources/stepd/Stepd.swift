@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Stepd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stepd",
+        abstract: "An optimizer as a service: post gradients over HTTP, get updated parameters back.",
+        subcommands: [ConformanceCommand.self, BenchCommand.self]
+    )
+}

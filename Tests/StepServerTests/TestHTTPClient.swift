@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import StepJSON
+import StepServer
+
+/// A deliberately small HTTP/1.1 client over a raw socket, for tests that need control a
+/// URL session does not give: arbitrary bytes, bodies sent in pieces or chunk-encoded,
+/// lying `Content-Length`, and reading whatever comes back until the server closes.
+/// One request per connection (`Connection: close`).
+struct TestHTTPClient: Sendable {
+    var host = "127.0.0.1"
+    var port: Int
+    var timeoutSeconds = 15
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    struct Response: Sendable {
+        var status: Int
+        var reason: String
+        var headers: HTTPHeaders
+        var body: [UInt8]
+        var text: String { String(decoding: body, as: UTF8.self) }
+        func json() throws -> JSONValue { try JSONParser.parse(body) }
+    }
+
+    /// How the body goes on the wire.
+    enum BodyFraming: Sendable {
+        /// `Content-Length` of the body, written in `pieces`-byte writes.
+        case contentLength(pieces: Int)
+        /// `Transfer-Encoding: chunked`, `size`-byte chunks.
+        case chunked(size: Int)
+    }
+
+    func request(_ method: String, _ target: String, headers: [(String, String)] = [],
+                 body: [UInt8]? = nil, framing: BodyFraming = .contentLength(pieces: 64 * 1024)) throws -> Response {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
+        for (n, v) in headers { head += "\(n): \(v)\r\n" }
+        let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        defer { connection.close() }
+        if let body {
+            switch framing {
+            case .contentLength(let pieces):
+                if !headers.contains(where: { $0.0.lowercased() == "content-length" }) {
+                    head += "Content-Length: \(body.count)\r\n"
+                }
+                connection.send(Array((head + "\r\n").utf8))
+                var i = 0
+                while i < body.count, connection.send(Array(body[i..<min(i + pieces, body.count)])) {
+                    i += pieces
+                }
+            case .chunked(let size):
+                head += "Transfer-Encoding: chunked\r\n"
+                connection.send(Array((head + "\r\n").utf8))
+                var i = 0
+                while i < body.count {
+                    let piece = body[i..<min(i + size, body.count)]
+                    guard connection.send(Array(String(piece.count, radix: 16).utf8) + [13, 10] + piece + [13, 10])
+                    else { break }
+                    i += size
+                }
+                connection.send(Array("0\r\n\r\n".utf8))
+            }
+        } else {
+            connection.send(Array((head + "\r\n").utf8))
+        }
+        return try Self.parse(connection.readToEnd())
+    }
+
+    /// Writes `bytes` as they are and returns everything the server sends until it closes.
+    func raw(_ bytes: [UInt8]) throws -> [UInt8] {
+        let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        defer { connection.close() }
+        connection.send(bytes)
+        return connection.readToEnd()
+    }
+
+    func raw(_ text: String) throws -> [UInt8] { try raw(Array(text.utf8)) }
+
+    /// Opens a connection the caller drives, for requests left half-sent on purpose.
+    func open() throws -> Connection { try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds) }
+
+    static func parse(_ bytes: [UInt8]) throws -> Response {
+        guard let end = find([13, 10, 13, 10], in: bytes, from: 0) else {
+            throw Failure(description: "no complete response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        }
+        let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        let statusParts = lines[0].split(separator: " ", maxSplits: 2)
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
+            throw Failure(description: "bad status line \(lines[0])")
+        }
+        var headers = HTTPHeaders()
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.add(String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: " "))
+        }
+        var body = Array(bytes[(end + 4)...])
+        if headers["Transfer-Encoding"]?.lowercased() == "chunked" {
+            body = try dechunk(body)
+        } else if let n = headers["Content-Length"].flatMap({ Int($0) }) {
+            guard body.count >= n else { throw Failure(description: "body truncated: \(body.count) of \(n)") }
+            body = Array(body[..<n])
+        }
+        return Response(status: status, reason: statusParts.count > 2 ? String(statusParts[2]) : "",
+                        headers: headers, body: body)
+    }
+
+    static func dechunk(_ bytes: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while true {
+            guard let lineEnd = find([13, 10], in: bytes, from: i) else { throw Failure(description: "bad chunk framing") }
+            let sizeText = String(decoding: bytes[i..<lineEnd], as: UTF8.self).split(separator: ";")[0]
+            guard let size = Int(sizeText, radix: 16) else { throw Failure(description: "bad chunk size \(sizeText)") }
+            i = lineEnd + 2
+            if size == 0 { return out }
+            guard i + size <= bytes.count else { throw Failure(description: "chunk truncated") }
+            out += bytes[i..<i + size]
+            i += size + 2
+        }
+    }
+
+    static func find(_ needle: [UInt8], in hay: [UInt8], from start: Int) -> Int? {
+        guard hay.count >= needle.count, start <= hay.count - needle.count else { return nil }
+        for i in start...(hay.count - needle.count) where hay[i] == needle[0] {
+            if Array(hay[i..<i + needle.count]) == needle { return i }
+        }
+        return nil
+    }
+
+    /// One TCP connection with blocking I/O and receive/send time-outs.
+    final class Connection {
+        let fd: Int32
+
+        init(host: String, port: Int, timeoutSeconds: Int) throws {
+            #if canImport(Glibc)
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #else
+            fd = socket(AF_INET, SOCK_STREAM, 0)
+            #endif
+            guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+            var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &addr.sin_addr)
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard rc == 0 else {
+                let e = errno
+                sysClose(fd)
+                throw Failure(description: "connect to \(host):\(port): errno \(e)")
+            }
+        }
+
+        /// Returns false once the peer has stopped reading (it may already have answered).
+        @discardableResult
+        func send(_ bytes: [UInt8]) -> Bool {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { sysSend(fd, $0.baseAddress, $0.count) }
+                if n <= 0 {
+                    if n < 0 && errno == EINTR { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+
+        /// Everything until the peer closes, the time-out passes, or the connection resets.
+        func readToEnd() -> [UInt8] {
+            var out: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n > 0 { out += buffer[..<n]; continue }
+                if n < 0 && errno == EINTR { continue }
+                return out
+            }
+        }
+
+        func close() { sysClose(fd) }
+    }
+}
+
+#if canImport(Glibc)
+private func sysClose(_ fd: Int32) { _ = Glibc.close(fd) }
+private func sysSend(_ fd: Int32, _ p: UnsafeRawPointer?, _ n: Int) -> Int { Glibc.send(fd, p, n, Int32(MSG_NOSIGNAL)) }
+#else
+private func sysClose(_ fd: Int32) { _ = Darwin.close(fd) }
+private func sysSend(_ fd: Int32, _ p: UnsafeRawPointer?, _ n: Int) -> Int { Darwin.send(fd, p, n, 0) }
+#endif
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        var s = self[...]
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}
