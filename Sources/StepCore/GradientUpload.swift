@@ -88,6 +88,21 @@ public final class GradientUpload: @unchecked Sendable {
         }
     }
 
+    /// Sets one named tensor from little-endian bytes (safetensors bodies), checking the size.
+    public func set(_ name: String, bytes: UnsafeRawBufferPointer, dtype: GradientDType, field: String) throws(SessionError) {
+        try set(name, field: field) { (dst) throws(SessionError) in
+            guard bytes.count == dst.count * dtype.byteWidth else {
+                let t = layout.tensor(named: name)!
+                throw .invalid(field: field, detail: "tensor \"\(name)\" has shape \(t.shape) (\(t.count) values, \(t.count * dtype.byteWidth) bytes of \(dtype.rawValue)), got \(bytes.count) bytes")
+            }
+            guard let src = bytes.baseAddress, let out = dst.baseAddress else { return }
+            switch dtype {
+            case .f32: UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: bytes.count)
+            case .bf16, .f16: HalfPrecision.widen(src, to: out, count: dst.count, bfloat: dtype == .bf16)
+            }
+        }
+    }
+
     /// Checks the upload is complete: every byte of a raw body, or every tensor by name.
     func validate() throws(SessionError) {
         guard let dtype else {

@@ -259,3 +259,13 @@ extension JSONValue {
         return .object(result)
     }
 }
+
+extension SessionConfig {
+    /// Bytes a session with this config holds: parameters, optimizer state, one gradient
+    /// buffer, and the accumulation sum when it accumulates. Limits are checked against this
+    /// before anything is allocated.
+    public var residentBytes: Int {
+        let buffers = 1 + StateRole.roles(for: self).count + 1 + (accumulation.contributions > 1 ? 1 : 0)
+        return layout.count * 4 * buffers
+    }
+}

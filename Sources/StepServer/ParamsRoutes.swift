@@ -1,0 +1,76 @@
+import StepCore
+import StepJSON
+import StepStore
+
+/// `GET/PUT /v1/sessions/{id}/params` in the three tensor encodings. The ETag is the step.
+extension StepService {
+    func addParamsRoutes(_ r: inout Router) {
+        r.get("/v1/sessions/{id}/params") { [self] head, p in
+            let s = try session(p)
+            guard let type = head.negotiate(TensorMediaType.all) else {
+                throw HTTPError(.notAcceptable, detail: "Accept \(head.headers["Accept"] ?? "") offers none of \(TensorMediaType.all.joined(separator: ", "))")
+            }
+            switch type {
+            case TensorMediaType.raw:
+                let (step, _, bytes) = try s.readParamBytes(names: head.names)
+                return .respond(.bytes(bytes, contentType: type, headers: ["ETag": RequestOptions.etag(step)]))
+            case TensorMediaType.safetensors:
+                let (step, tensors, bytes) = try s.readParamBytes(names: head.names)
+                var offset = 0
+                let file = try bytes.withUnsafeBytes { raw in
+                    let parts = tensors.map { t -> SafetensorsWriter.Tensor in
+                        defer { offset += t.count * 4 }
+                        return SafetensorsWriter.Tensor(name: t.name, dtype: .f32, shape: t.shape,
+                                                        bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + t.count * 4)]))
+                    }
+                    return try SafetensorsWriter(tensors: parts, metadata: ["step": String(step), "session": s.id], checksum: false).makeBytes()
+                }
+                return .respond(.bytes(file, contentType: type, headers: ["ETag": RequestOptions.etag(step)]))
+            default:
+                let (step, tensors) = try s.readParams(names: head.names)
+                var w = JSONWriter(reservingCapacity: 64 + tensors.reduce(0) { $0 + $1.1.count * 12 })
+                w.raw("{\"step\":\(step),\"params\":")
+                TensorMediaType.jsonObject(tensors, into: &w)
+                w.raw("}")
+                return .respond(.json(w, headers: ["ETag": RequestOptions.etag(step)]))
+            }
+        }
+        r.put("/v1/sessions/{id}/params") { [self] head, p in
+            let s = try session(p)
+            let options = try RequestOptions(head)
+            func done(_ upload: GradientUpload) throws -> HTTPResponse {
+                let step = try s.replaceParams(upload, expectedStep: options.expectedStep)
+                try persistence.sessionChanged(s)
+                return .json(["step": .number(Double(step)), "replaced": .array(upload.layout.tensors.map { .string($0.name) })],
+                             headers: ["ETag": RequestOptions.etag(step)])
+            }
+            switch head.mediaType {
+            case TensorMediaType.json?:
+                return try .jsonBody(head, limit: maxBodyBytes) { body in
+                    var r = try JSONObjectReader(body, path: "")
+                    let upload = s.beginParamsUpload()
+                    guard let params = r.value("params") else {
+                        throw HTTPError.unprocessable(field: "params", detail: "params: is required (an object of named arrays)")
+                    }
+                    try TensorMediaType.fill(upload, from: params, field: "params")
+                    try r.finish()
+                    return try done(upload)
+                }
+            case TensorMediaType.raw?:
+                let upload = s.beginParamsUpload(dtype: try TensorMediaType.dtype(head))
+                if let n = head.contentLength, n != upload.expectedBytes {
+                    throw HTTPError.unprocessable(field: "body", detail: "Content-Length is \(n); this session's parameters are \(upload.expectedBytes) bytes")
+                }
+                return .readBody(GradientBodyHandler(upload: upload, submit: done))
+            case TensorMediaType.safetensors?:
+                return .collectBody(limit: maxBodyBytes) { bytes in
+                    let upload = s.beginParamsUpload()
+                    try TensorMediaType.fill(upload, safetensors: bytes, field: "params")
+                    return try done(upload)
+                }
+            default:
+                throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: TensorMediaType.all)
+            }
+        }
+    }
+}

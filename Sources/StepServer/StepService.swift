@@ -1,0 +1,58 @@
+import Foundation
+import StepCore
+import StepJSON
+import StepKernels
+
+/// The stepd application: sessions, their persistence, metrics and the routes over them. The
+/// router it builds is a value, so tests drive the whole API in-process without a socket.
+public final class StepService: Sendable {
+    public let registry: SessionRegistry
+    public let persistence: any SessionPersistence
+    public let metrics: Metrics
+    public let maxBodyBytes: Int
+    public let token: String?
+    public let parallel: Parallel
+    let stepSeconds: Histogram
+    let stepsTotal: Counter
+
+    public init(registry: SessionRegistry = SessionRegistry(), persistence: any SessionPersistence = InMemoryOnly(),
+                metrics: Metrics = Metrics(), maxBodyBytes: Int = 1 << 30, token: String? = nil,
+                parallel: Parallel = .machine) {
+        self.registry = registry
+        self.persistence = persistence
+        self.metrics = metrics
+        self.maxBodyBytes = maxBodyBytes
+        self.token = token
+        self.parallel = parallel
+        stepSeconds = metrics.histogram("stepd_step_seconds", help: "Time to apply one step request (norm, clip, update), excluding the body upload.",
+                                        buckets: Metrics.stepSecondsBuckets)
+        stepsTotal = metrics.counter("stepd_steps_total", help: "Step requests by result.", labels: ["result"])
+        metrics.gauge("stepd_sessions", help: "Sessions in memory.") { [registry] in Double(registry.count) }
+        metrics.gauge("stepd_parameter_bytes", help: "Bytes of parameters, optimizer state and gradient buffers over all sessions.") { [registry] in
+            Double(registry.bytes)
+        }
+        metrics.gauge("stepd_storage_ok", help: "1 when the last snapshot write succeeded (or none was needed), 0 when storage is failing.") { [persistence] in
+            persistence.storageProblem == nil ? 1 : 0
+        }
+    }
+
+    public func router() -> Router {
+        var r = Router(maxBodyBytes: maxBodyBytes, metrics: metrics)
+        r.requireBearerToken(token)
+        r.get("/healthz") { [self] _, _ in
+            var o = JSONObject([("status", "ok"), ("sessions", .number(Double(registry.count)))])
+            if let problem = persistence.storageProblem {
+                o["status"] = "degraded"
+                o["storage"] = .string(problem)
+            }
+            return .json(.object(o))
+        }
+        r.get("/metrics") { [self] _, _ in .respond(.text(metrics.render(), contentType: Metrics.contentType)) }
+        addSessionRoutes(&r)
+        addStepRoutes(&r)
+        addParamsRoutes(&r)
+        return r
+    }
+
+    func session(_ p: PathParameters) throws -> Session { try registry.get(p["id"] ?? "") }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import StepServer
+
+/// `stepd serve` (and plain `stepd`): the HTTP server.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP server.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 8080
+    @Option(help: "Directory for session snapshots (empty: keep sessions in memory only).") var dataDir = "./stepd-data"
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 1 << 30
+    @Option(help: "Most sessions held at once.") var maxSessions = 1000
+    @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
+    @Option(help: "Seconds a connection may sit idle, also mid-request.") var requestTimeout = 60
+    @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN).") var tokenFile: String?
+    @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @OptionGroup var snapshots: SnapshotOptions
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "stepd")
+        var token = ProcessInfo.processInfo.environment["STEPD_TOKEN"]
+        if let tokenFile {
+            token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !(token ?? "").isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty") }
+        }
+        let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
+        let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
+        let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes, token: token)
+        var config = HTTPServer.Configuration(host: host, port: port)
+        config.connectionTimeoutSeconds = requestTimeout
+        if let threads { config.threads = threads }
+        let server = HTTPServer(router: service.router(), configuration: config, logger: Logger(label: "stepd.http"))
+        try server.start()
+        logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count))")
+
+        let done = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { done.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        done.wait()
+        logger.info("stopping: no new requests; writing snapshots of changed sessions")
+        server.stop()
+        store.shutdown()
+        logger.info("stopped")
+        _ = sources
+    }
+}
