@@ -21,7 +21,7 @@ public struct OutputFile: Sendable {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
-            let n = Glibc_write(descriptor, p, left)
+            let n = systemWrite(descriptor, p, left)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .current("write", path: path)
@@ -65,7 +65,7 @@ public struct OutputFile: Sendable {
 
 /// `write(2)`, named apart from the method above.
 @inline(__always)
-func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     #if canImport(Glibc)
     return Glibc.write(fd, p, n)
     #else

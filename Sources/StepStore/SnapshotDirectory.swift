@@ -45,7 +45,7 @@ public struct SnapshotDirectory: Sendable {
 
     public func directory(of sessionID: String) throws -> String {
         guard Self.isValidSessionID(sessionID) else {
-            throw StoreIOError("use session id", path: sessionID, code: EINVAL)
+            throw StoreIOError("validate session id (letters, digits, . _ -; not starting with .)", path: sessionID, code: EINVAL)
         }
         return "\(sessionsDirectory)/\(sessionID)"
     }
@@ -114,6 +114,8 @@ public struct SnapshotDirectory: Sendable {
     }
 
     /// Deletes all but the newest `keep` snapshots, and temp files left by interrupted writes.
+    /// Files are not verified first (that would mean reading them all): called right after a
+    /// successful durable write, the newest file is known good, which is what matters.
     public func prune(session sessionID: String, keep: Int) -> (pruned: [SnapshotEntry], errors: [StoreIOError]) {
         let dir: String
         let entries: [SnapshotEntry]

@@ -36,10 +36,10 @@ public struct SnapshotEntry: Sendable, Equatable, CustomStringConvertible {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
         let core = name.dropFirst(prefix.count).dropLast(suffix.count)
         let parts = core.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[2] == "step",
-              parts[0].allSatisfy(\.isASCIIDigit), parts[1].allSatisfy(\.isASCIIDigit),
+        guard parts.count == 4, parts[1] == "step",
+              parts[0].allSatisfy(\.isASCIIDigit), parts[2].allSatisfy(\.isASCIIDigit),
               parts[3].allSatisfy(\.isASCIIDigit),
-              let seq = Int(parts[0]), let step = Int(parts[1]), let ms = Int64(parts[3])
+              let seq = Int(parts[0]), let step = Int(parts[2]), let ms = Int64(parts[3])
         else { return nil }
         return (seq, step, ms)
     }

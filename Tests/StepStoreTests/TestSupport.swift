@@ -44,7 +44,7 @@ func withWriter<R>(_ tensors: [(String, SafetensorsDType, [Int], [UInt8])], meta
                    checksum: Bool = true, _ body: (SafetensorsWriter) throws -> R) throws -> R {
     let storage = tensors.map { t -> UnsafeMutableRawBufferPointer in
         let b = UnsafeMutableRawBufferPointer.allocate(byteCount: t.3.count, alignment: 64)
-        b.copyMemory(from: UnsafeRawBufferPointer(start: t.3, count: t.3.count))
+        t.3.withUnsafeBytes { b.copyMemory(from: $0) }
         return b
     }
     defer { storage.forEach { $0.deallocate() } }
