@@ -41,16 +41,30 @@ static inline struct MHD_Daemon *stepd_mhd_start(
     MHD_RequestCompletedCallback completed, void *completed_cls,
     struct stepd_mhd_log_sink *log_sink)
 {
-    return MHD_start_daemon(flags, 0, NULL, NULL, access_handler, access_handler_cls,
-        MHD_OPTION_SOCK_ADDR, address,
-        MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size,
-        MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit,
-        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, connection_memory_increment,
-        MHD_OPTION_CONNECTION_LIMIT, connection_limit,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
-        MHD_OPTION_EXTERNAL_LOGGER, stepd_mhd_log_trampoline, (void *)log_sink,
-        MHD_OPTION_END);
+    /* The logger goes first: MHD reports options given before it to stderr. A pool size
+     * below 2 draws a warning, so the pool option is only passed for a real pool. */
+#define STEPD_MHD_COMMON_OPTIONS \
+        MHD_OPTION_SOCK_ADDR, address, \
+        MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds, \
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit, \
+        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, connection_memory_increment, \
+        MHD_OPTION_CONNECTION_LIMIT, connection_limit, \
+        MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls
+    struct MHD_Daemon *daemon;
+    if (thread_pool_size > 1) {
+        daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, access_handler_cls,
+            MHD_OPTION_EXTERNAL_LOGGER, stepd_mhd_log_trampoline, (void *)log_sink,
+            MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size,
+            STEPD_MHD_COMMON_OPTIONS,
+            MHD_OPTION_END);
+    } else {
+        daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, access_handler_cls,
+            MHD_OPTION_EXTERNAL_LOGGER, stepd_mhd_log_trampoline, (void *)log_sink,
+            STEPD_MHD_COMMON_OPTIONS,
+            MHD_OPTION_END);
+    }
+#undef STEPD_MHD_COMMON_OPTIONS
+    return daemon;
 }
 
 /* The port the daemon listens on; 0 if it cannot be read back. */

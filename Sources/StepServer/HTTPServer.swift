@@ -65,10 +65,6 @@ public final class HTTPServer: @unchecked Sendable {
         self.logger = logger
     }
 
-    deinit {
-        // start() retains self until stop(), so reaching here means the daemon is gone.
-    }
-
     /// The bound port once started (the real one when configured with 0), else nil.
     public var port: Int? { running.withLock { $0?.port } }
 
@@ -150,7 +146,7 @@ public final class HTTPServer: @unchecked Sendable {
             m!.append(text)
             return true
         }
-        if captured { logger.error("libmicrohttpd: \(text)") } else { logger.debug("libmicrohttpd: \(text)") }
+        if captured { logger.warning("libmicrohttpd: \(text)") } else { logger.debug("libmicrohttpd: \(text)") }
     }
 
     private func access(_ connection: OpaquePointer, _ url: UnsafePointer<CChar>?, _ method: UnsafePointer<CChar>?,

@@ -28,6 +28,7 @@ final class RequestExchange {
     /// body must be read first (then `receive` each chunk and `finish`).
     func start(expectsBody: Bool) -> HTTPResponse? {
         do {
+            try checkFraming()
             try router.runGuards(head)
             switch router.match(head.method, path: head.path) {
             case .notFound:
@@ -58,6 +59,19 @@ final class RequestExchange {
             }
         } catch {
             return complete(response(for: error))
+        }
+    }
+
+    /// libmicrohttpd refuses most broken framing itself, but takes the first of several
+    /// Content-Length fields; two that disagree are a smuggling attempt or a broken client.
+    private func checkFraming() throws {
+        let lengths = head.headers.values("Content-Length")
+        guard !lengths.isEmpty else { return }
+        if Set(lengths).count > 1 {
+            throw HTTPError.badRequest("conflicting Content-Length headers: \(lengths.joined(separator: ", "))")
+        }
+        if head.contentLength == nil {
+            throw HTTPError.badRequest("Content-Length \(lengths[0]) is not a non-negative integer")
         }
     }
 

@@ -92,6 +92,22 @@ public final class SessionRegistry: @unchecked Sendable {
         }
     }
 
+    func lockedLookup(_ id: String) -> Session? { lock.withLock { sessions[id] } }
+
+    func reserveReplacement(id: String, bytes: Int, replacing old: Int) throws {
+        try lock.withLock {
+            let used = reservedBytes.values.reduce(0, +) - old
+            guard used + bytes <= limits.maxParamBytes else {
+                throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of \(limits.maxParamBytes) (--max-param-bytes) are in use by others")
+            }
+            reservedBytes[id] = bytes
+        }
+    }
+
+    func restoreReservation(id: String, bytes: Int) { lock.withLock { reservedBytes[id] = bytes } }
+
+    func replace(_ session: Session) { lock.withLock { sessions[session.id] = session } }
+
     public var all: [Session] { lock.withLock { sessions.values.sorted { $0.id < $1.id } } }
     public var count: Int { lock.withLock { sessions.count } }
     public var bytes: Int { lock.withLock { reservedBytes.values.reduce(0, +) } }
@@ -99,4 +115,20 @@ public final class SessionRegistry: @unchecked Sendable {
 
 extension String {
     func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
+extension SessionRegistry {
+    /// Creates or replaces the session under `id` (PUT of a checkpoint). The new session is
+    /// built before the old one is dropped, so a failure leaves the old one in place.
+    public func put(id: String, config: SessionConfig, make: (String) throws -> Session) throws -> (Session, created: Bool) {
+        guard let old = lockedLookup(id) else { return (try create(id: id, config: config, make: make), true) }
+        try reserveReplacement(id: id, bytes: config.residentBytes, replacing: old.config.residentBytes)
+        let session: Session
+        do { session = try make(id) } catch {
+            restoreReservation(id: id, bytes: old.config.residentBytes)
+            throw error
+        }
+        replace(session)
+        return (session, false)
+    }
 }

@@ -5,7 +5,11 @@ import StepJSON
 extension StepService {
     func addSessionRoutes(_ r: inout Router) {
         r.post("/v1/sessions") { [self] head, _ in
-            try .jsonBody(head, limit: maxBodyBytes) { body in try self.create(body) }
+            if head.mediaType == TensorMediaType.safetensors {
+                let id = head.query("id")
+                return .collectBody(limit: maxBodyBytes) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false) }
+            }
+            return try .jsonBody(head, limit: maxBodyBytes) { body in try self.create(body) }
         }
         r.get("/v1/sessions") { [self] _, _ in
             let list: [JSONValue] = registry.all.map { s in

@@ -66,8 +66,9 @@ extension StepService {
         stepSeconds.observe(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         if !outcome.replayed {
             stepsTotal.increment([!outcome.applied ? "accumulated" : outcome.record?.skipped == true ? "skipped" : "applied"])
-            try persistence.sessionChanged(s)
         }
+        // Also on a replay: a retry after a failed durable snapshot tries the snapshot again.
+        try persistence.sessionChanged(s)
         return .json(outcome.json, headers: ["ETag": RequestOptions.etag(outcome.step)])
     }
 }

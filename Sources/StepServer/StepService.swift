@@ -51,6 +51,7 @@ public final class StepService: Sendable {
         addSessionRoutes(&r)
         addStepRoutes(&r)
         addParamsRoutes(&r)
+        addCheckpointRoutes(&r)
         return r
     }
 

@@ -1,0 +1,62 @@
+import StepCore
+import StepJSON
+import StepStore
+
+/// Whole-session checkpoints as safetensors (`SessionCheckpoint`): download, restore in place,
+/// and create a new session from one, on this server or another.
+extension StepService {
+    func addCheckpointRoutes(_ r: inout Router) {
+        r.get("/v1/sessions/{id}/checkpoint") { [self] _, p in
+            let s = try session(p)
+            let image = s.capture()
+            let producer = try SessionCheckpoint.writer(image).makeProducer()
+            let stream = ResponseBodyStream(length: producer.size, fill: { offset, buffer in
+                producer.read(at: offset, into: buffer)
+            }, release: { withExtendedLifetime(image) {} })
+            return .respond(.stream(stream, contentType: TensorMediaType.safetensors,
+                                    headers: ["ETag": RequestOptions.etag(image.step),
+                                              "Content-Disposition": "attachment; filename=\"\(s.id)-step\(image.step).safetensors\""]))
+        }
+        r.put("/v1/sessions/{id}/checkpoint") { [self] head, p in
+            let id = try p.require("id")
+            guard head.mediaType == TensorMediaType.safetensors else {
+                throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: [TensorMediaType.safetensors])
+            }
+            return .collectBody(limit: maxBodyBytes) { bytes in try self.restore(checkpoint: bytes, id: id, replace: true) }
+        }
+    }
+
+    /// Loads a checkpoint body into a session under `id`.
+    func restore(checkpoint bytes: [UInt8], id: String?, replace: Bool) throws -> HTTPResponse {
+        let file: SafetensorsFile
+        do {
+            file = try SafetensorsFile(bytes: bytes)
+            if file.storedChecksum != nil { _ = try file.verifyChecksum() }
+        } catch {
+            throw HTTPError.unprocessable(field: "body", detail: "not a valid stepd checkpoint: \(error)")
+        }
+        var image = try SessionCheckpoint.image(from: file, id: id)
+        if let id { image.id = id }
+        let (config, _) = try SessionConfig.parse(image.config)
+        let build: (String) throws -> Session = { [parallel] id in
+            var named = image
+            named.id = id
+            return try Session(restoring: named, parallel: parallel)
+        }
+        let session: Session
+        var created = true
+        if replace {
+            (session, created) = try registry.put(id: image.id, config: config, make: build)
+        } else {
+            session = try registry.create(id: image.id, config: config, make: build)
+        }
+        do {
+            try persistence.sessionCreated(session)
+        } catch {
+            if created { registry.remove(session.id) }
+            throw error
+        }
+        return .json(session.summary(), status: created ? .created : .ok,
+                     headers: ["Location": "/v1/sessions/\(session.id)", "ETag": RequestOptions.etag(session.step)])
+    }
+}

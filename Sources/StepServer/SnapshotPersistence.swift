@@ -1,0 +1,37 @@
+import StepCore
+import StepStore
+
+/// Durability through StepStore's snapshot manager.
+public struct SnapshotPersistence: SessionPersistence {
+    public let manager: SnapshotManager
+
+    public init(manager: SnapshotManager) { self.manager = manager }
+
+    public func sessionCreated(_ session: Session) throws { try manager.created(session) }
+    public func sessionChanged(_ session: Session) throws { try manager.changed(session) }
+    public func sessionDeleted(_ id: String) { manager.deleted(id) }
+
+    public func snapshotNow(_ session: Session) throws -> [String: String] {
+        let e = try manager.snapshotNow(session)
+        return ["session": e.sessionID, "step": String(e.step), "path": e.path, "sequence": String(e.sequence)]
+    }
+
+    public func snapshots(of id: String) -> [[String: String]] {
+        manager.list(id).map { ["session": $0.sessionID, "step": String($0.step), "path": $0.path, "sequence": String($0.sequence)] }
+    }
+
+    public var storageProblem: String? { manager.storageProblem }
+}
+
+extension SnapshotManager.Failure: HTTPErrorConvertible {
+    /// The rule for clients when the disk fails (README, "Durability"): a change that was
+    /// applied in memory but could not be made durable when durability was promised is
+    /// answered 507 with the step it reached; a retry with the same Idempotency-Key applies
+    /// nothing again and retries the snapshot.
+    public var httpError: HTTPError {
+        var extra = HTTPError.insufficientStorage("").problem.extra
+        extra["step"] = .number(Double(step))
+        return HTTPError(.insufficientStorage,
+                         detail: "applied in memory at step \(step) but not durable: \(reason)", extra: extra)
+    }
+}

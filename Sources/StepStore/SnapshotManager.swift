@@ -1,0 +1,218 @@
+import Dispatch
+import Foundation
+import StepCore
+import StepKernels
+
+/// Decides when sessions are written to disk and writes them: every N steps and/or every T
+/// seconds (server defaults, overridable per session), on demand, and for every changed
+/// session at shutdown. Writes of one session go through its own serial queue, so they never
+/// overlap and never stall other sessions; a step waits only for `Session.capture()`'s copy,
+/// except with `every_steps: 1`, where it waits until the snapshot is durable.
+public final class SnapshotManager: @unchecked Sendable {
+    public struct Policy: Sendable {
+        public var everySteps: Int
+        public var intervalSeconds: Double
+        public init(everySteps: Int = 0, intervalSeconds: Double = 30) {
+            self.everySteps = everySteps
+            self.intervalSeconds = intervalSeconds
+        }
+    }
+
+    /// Why a snapshot could not be written; the session in memory is unaffected.
+    public struct Failure: Error, CustomStringConvertible {
+        public let sessionID: String
+        public let step: Int
+        public let reason: String
+        public var description: String { "snapshot of session \(sessionID) at step \(step) failed: \(reason)" }
+    }
+
+    private final class Track: @unchecked Sendable {
+        let queue: DispatchQueue
+        var writtenVersion: UInt64?
+        var writtenStep = 0
+        var writtenAt = Date()
+        var queued = false
+        var deleted = false
+        init(id: String) { queue = DispatchQueue(label: "stepd.snapshot.\(id)") }
+    }
+
+    public let directory: SnapshotDirectory
+    public let defaults: Policy
+    private let log: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var tracks: [String: Track] = [:]
+    private var lastProblem: String?
+    private var timer: DispatchSourceTimer?
+
+    public init(directory: SnapshotDirectory, defaults: Policy, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.directory = directory
+        self.defaults = defaults
+        self.log = log
+    }
+
+    /// A full or unwritable disk, as last seen; nil once a write succeeds again.
+    public var storageProblem: String? { lock.withLock { lastProblem } }
+
+    private func track(_ id: String) -> Track {
+        lock.withLock {
+            if let t = tracks[id] { return t }
+            let t = Track(id: id)
+            tracks[id] = t
+            return t
+        }
+    }
+
+    private func policy(_ s: Session) -> Policy {
+        let p = s.config.snapshot
+        return Policy(everySteps: p.everySteps ?? defaults.everySteps, intervalSeconds: p.intervalSeconds ?? defaults.intervalSeconds)
+    }
+
+    // MARK: Restore
+
+    /// Every session under the data directory from its newest snapshot that verifies. Files
+    /// that fail are reported with the reason; a session whose files are all bad is reported
+    /// and left on disk for a human, and does not stop the others.
+    public func restoreAll(parallel: Parallel) -> (sessions: [Session], problems: [String]) {
+        var sessions: [Session] = []
+        var problems: [String] = []
+        let restores: [SnapshotRestore<SessionImage>]
+        do {
+            restores = try directory.restoreAll { entry in
+                try SessionCheckpoint.image(from: try SnapshotDirectory.openVerified(entry), id: entry.sessionID)
+            }
+        } catch {
+            return ([], ["cannot list \(directory.sessionsDirectory): \(error)"])
+        }
+        for r in restores {
+            for rejected in r.rejected { problems.append(rejected.description) }
+            guard let image = r.value else {
+                problems.append("session \(r.sessionID) NOT restored: no snapshot of it verifies (files kept in \(directory.sessionsDirectory)/\(r.sessionID))")
+                continue
+            }
+            do {
+                let s = try Session(restoring: image, parallel: parallel)
+                let t = track(s.id)
+                t.writtenVersion = s.version
+                t.writtenStep = s.step
+                sessions.append(s)
+            } catch {
+                problems.append("session \(r.sessionID) NOT restored: \(error)")
+            }
+        }
+        return (sessions, problems)
+    }
+
+    // MARK: Events
+
+    /// A new or replaced session: written before the client hears back, so a restart keeps it.
+    public func created(_ s: Session) throws {
+        let t = track(s.id)
+        lock.withLock { t.deleted = false }
+        try t.queue.sync { try write(s, t) }
+    }
+
+    /// After a step, PUT params or PATCH. Synchronous with `every_steps: 1`, else queued.
+    public func changed(_ s: Session) throws {
+        let p = policy(s)
+        let t = track(s.id)
+        let (dirty, sinceStep) = lock.withLock { (t.writtenVersion != s.version, s.step - t.writtenStep) }
+        guard dirty, p.everySteps > 0 else { return }
+        if p.everySteps == 1 {
+            try t.queue.sync { try write(s, t) }
+        } else if sinceStep >= p.everySteps || sinceStep < 0 {
+            enqueue(s, t)
+        }
+    }
+
+    public func deleted(_ id: String) {
+        let t = track(id)
+        lock.withLock {
+            t.deleted = true
+            tracks[id] = nil
+        }
+        t.queue.sync {
+            do { _ = try directory.deleteSession(id) } catch { log("deleting snapshots of \(id) failed: \(error)") }
+        }
+    }
+
+    /// `POST /v1/sessions/{id}/snapshots`.
+    @discardableResult
+    public func snapshotNow(_ s: Session) throws -> SnapshotEntry {
+        let t = track(s.id)
+        return try t.queue.sync { try write(s, t) }
+    }
+
+    public func list(_ id: String) -> [SnapshotEntry] { (try? directory.snapshots(of: id)) ?? [] }
+
+    // MARK: Time and shutdown
+
+    /// Starts the interval check over `sessions()` (the registry's current list).
+    public func start(sessions: @escaping @Sendable () -> [Session]) {
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "stepd.snapshot.timer"))
+        timer.schedule(deadline: .now() + 1, repeating: 1)
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            let now = Date()
+            for s in sessions() {
+                let p = self.policy(s)
+                guard p.intervalSeconds > 0 else { continue }
+                let t = self.track(s.id)
+                let due = self.lock.withLock { t.writtenVersion != s.version && now.timeIntervalSince(t.writtenAt) >= p.intervalSeconds }
+                if due { self.enqueue(s, t) }
+            }
+        }
+        timer.resume()
+        lock.withLock { self.timer = timer }
+    }
+
+    /// Writes every session that changed since its last snapshot, then returns. For SIGTERM.
+    public func shutdown(sessions: [Session]) {
+        lock.withLock { timer?.cancel() }
+        for s in sessions {
+            let t = track(s.id)
+            t.queue.sync {
+                guard lock.withLock({ t.writtenVersion != s.version }) else { return }
+                do { try write(s, t) } catch { log("\(error)") }
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    private func enqueue(_ s: Session, _ t: Track) {
+        let already = lock.withLock { () -> Bool in
+            defer { t.queued = true }
+            return t.queued
+        }
+        guard !already else { return }
+        t.queue.async { [self] in
+            lock.withLock { t.queued = false }
+            do { try write(s, t) } catch { log("\(error)") }
+        }
+    }
+
+    /// Runs on the session's queue.
+    @discardableResult
+    private func write(_ s: Session, _ t: Track) throws -> SnapshotEntry {
+        guard !lock.withLock({ t.deleted }) else { throw Failure(sessionID: s.id, step: s.step, reason: "the session was deleted") }
+        let image = s.capture()
+        do {
+            let writer = try SessionCheckpoint.writer(image)
+            let result = try withExtendedLifetime(image) {
+                try directory.write(session: s.id, step: image.step, writer)
+            }
+            for e in result.pruneErrors { log("pruning old snapshots of \(s.id): \(e)") }
+            lock.withLock {
+                t.writtenVersion = image.version
+                t.writtenStep = image.step
+                t.writtenAt = Date()
+                lastProblem = nil
+            }
+            return result.entry
+        } catch {
+            let failure = Failure(sessionID: s.id, step: image.step, reason: "\(error)")
+            lock.withLock { lastProblem = failure.description }
+            throw failure
+        }
+    }
+}
