@@ -214,6 +214,18 @@ final class HandlerSlot: @unchecked Sendable {
         #expect(h.abandoned && !h.finished)
     }
 
+    @Test func conflictingOrMalformedContentLengthIs400() {
+        let slot = HandlerSlot()
+        var h = HTTPHeaders()
+        h.add("Content-Length", "5")
+        h.add("Content-Length", "6")
+        let r = Self.uploadRouter(slot).handle(HTTPRequestHead(method: .post, path: "/upload", headers: h), body: [[1, 2, 3, 4, 5]])
+        #expect(r.status == .badRequest)
+        let bad = HTTPRequestHead(method: .post, target: "/upload", headers: ["Content-Length": "-1"])
+        #expect(Self.uploadRouter(slot).handle(bad).status == .badRequest)
+        #expect(slot.handler == nil)
+    }
+
     @Test func collectingHandlerEnforcesItsOwnSmallerLimit() {
         var router = Router(maxBodyBytes: 1 << 20)
         router.post("/small") { _, _ in .collectBody(limit: 10) { .text("\($0.count)") } }

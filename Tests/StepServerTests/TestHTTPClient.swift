@@ -88,7 +88,7 @@ struct TestHTTPClient: Sendable {
         guard let end = find([13, 10, 13, 10], in: bytes, from: 0) else {
             throw Failure(description: "no complete response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
         }
-        let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        let lines = String(decoding: bytes[..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
         let statusParts = lines[0].split(separator: " ", maxSplits: 2)
         guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
             throw Failure(description: "bad status line \(lines[0])")
