@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepJSON"]),
         .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
-        .testTarget(name: "StepServerTests", dependencies: ["StepServer", "StepConformance"]),
+        .testTarget(name: "StepServerTests", dependencies: ["StepServer", "StepStore", "StepCore", "StepKernels", "StepJSON", "StepConformance"]),
     ],
     swiftLanguageModes: [.v6]
 )

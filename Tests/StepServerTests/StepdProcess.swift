@@ -1,0 +1,75 @@
+import Foundation
+
+/// The real `stepd` binary in a child process, for tests that must kill it: crash recovery
+/// is only tested honestly by a process that really dies.
+final class StepdProcess {
+    let process = Process()
+    let port: Int
+    private let stderr = Pipe()
+    private(set) var log = ""
+
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["STEPD_BIN"] { return URL(fileURLWithPath: path) }
+        return Paths.packageRoot.appendingPathComponent(".build/debug/stepd")
+    }
+
+    init(dataDir: String, extra: [String] = []) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            throw ConformanceLikeError("no stepd binary at \(Self.binary.path): run `swift build --product stepd` first (scripts/test does)")
+        }
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--log-level", "info"] + extra
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // The port comes from the "listening" line.
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        var found: Int? = nil
+        while found == nil, Date() < deadline {
+            let data = stderr.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            if let r = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                found = Int(text[r].split(separator: ":").last!)
+            }
+        }
+        log = text
+        guard let found else {
+            process.terminate()
+            throw ConformanceLikeError("stepd did not start: \(text)")
+        }
+        port = found
+    }
+
+    var client: TestHTTPClient { TestHTTPClient(port: port) }
+
+    /// SIGKILL: no shutdown code runs.
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait: the graceful path (snapshots of changed sessions, then exit).
+    func terminate() -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        log += String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { crash() }
+    }
+}
+
+struct ConformanceLikeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+func temporaryDirectory(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "stepd-\(name)-\(UInt32.random(in: 0 ... .max))"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
