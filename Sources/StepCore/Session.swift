@@ -189,7 +189,7 @@ public final class Session: @unchecked Sendable {
                                     loss: loss, updateNorm: 0, paramNorm: lastParamNorm, time: now)
             history.append(record)
             _version &+= 1
-            return StepOutcome(step: t, applied: true, record: record, groupLRs: lrs, accumulated: needed, needed: needed)
+            return StepOutcome(step: t, applied: true, record: record, groupLRs: named(lrs), accumulated: needed, needed: needed)
         }
         let norm = sumSq.squareRoot() * scale
         let coef = config.clipMaxNorm.map { min(1, $0 / (norm + 1e-6)) } ?? 1
@@ -206,7 +206,11 @@ public final class Session: @unchecked Sendable {
         let record = StepRecord(step: step, lr: lrs[0], gradNorm: norm, clipCoef: coef, clipped: coef < 1, skipped: false,
                                 loss: loss, updateNorm: stats.updateSquares.squareRoot(), paramNorm: lastParamNorm, time: now)
         history.append(record)
-        return StepOutcome(step: step, applied: true, record: record, groupLRs: lrs, accumulated: needed, needed: needed)
+        return StepOutcome(step: step, applied: true, record: record, groupLRs: named(lrs), accumulated: needed, needed: needed)
+    }
+
+    private func named(_ lrs: [Double]) -> [(group: String, lr: Double)] {
+        zip(_config.groups, lrs).map { ($0.name, $1) }
     }
 
     /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in

@@ -1,14 +1,14 @@
 import StepJSON
 
 /// The answer to a step request.
-public struct StepOutcome: Sendable, Equatable {
+public struct StepOutcome: Sendable {
     /// The step counter after the request.
     public var step: Int
     /// False while an accumulated step still waits for contributions.
     public var applied: Bool
     public var record: StepRecord?
-    /// Learning rate per group for this step (default group first).
-    public var groupLRs: [Double]
+    /// Learning rate per group for this step, by group name (default group first).
+    public var groupLRs: [(group: String, lr: Double)]
     public var accumulated: Int
     public var needed: Int
     /// True when this is a stored answer returned for a retried Idempotency-Key.
@@ -28,7 +28,7 @@ public struct StepOutcome: Sendable, Equatable {
             o["param_norm"] = .number(r.paramNorm)
             o["update_ratio"] = .number(r.updateRatio)
             if let loss = r.loss { o["loss"] = .number(loss) }
-            o["lrs"] = .array(groupLRs.map { .number($0) })
+            o["lrs"] = .object(JSONObject(groupLRs.map { ($0.group, .number($0.lr)) }))
         }
         if needed > 1 {
             o["accumulated"] = .number(Double(accumulated))

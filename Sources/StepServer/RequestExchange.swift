@@ -12,6 +12,10 @@ final class RequestExchange {
     }
 
     let router: Router
+    /// An answer decided from the head of a body-less request, held until libmicrohttpd's
+    /// next call: queued in the first call, MHD 0.9.75 closes the connection after it
+    /// (keep-alive lost, 20x fewer small requests per second).
+    var deferred: HTTPResponse?
     let head: HTTPRequestHead
     private(set) var state: State = .idle
     /// The matched pattern, for metrics; nil when nothing matched.

@@ -101,7 +101,3 @@ enum MemoryTraffic {
     }
 }
 
-struct HTTPBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "http", abstract: "HTTP round trip of a 10M-parameter binary step.")
-    func run() throws { throw ValidationError("not built yet") }
-}
