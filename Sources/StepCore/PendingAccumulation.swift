@@ -11,6 +11,19 @@ struct PendingAccumulation {
 
     init(count: Int) { sum = AlignedBuffer(count: count) }
 
+    init(_ p: PendingContributions) {
+        sum = p.sum
+        seen = Set(p.seen)
+        losses = p.losses
+        finite = p.finite
+    }
+
+    /// A copy for a snapshot; nil when nothing is pending.
+    var captured: PendingContributions? {
+        seen.isEmpty ? nil : PendingContributions(sum: sum.copy(), seen: seen.sorted { ($0.worker, $0.microBatch) < ($1.worker, $1.microBatch) },
+                                                  losses: losses, finite: finite)
+    }
+
     mutating func reset() {
         sum.fill(0)
         seen.removeAll()

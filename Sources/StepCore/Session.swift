@@ -46,6 +46,12 @@ public final class Session: @unchecked Sendable {
         for r in image.history { history.append(r) }
         lastParamNorm = image.history.last?.paramNorm ?? lastParamNorm
         _version = image.version
+        if let p = image.pending {
+            guard config.accumulation.contributions > 1, p.sum.count == n else {
+                throw .invalid(field: "accumulation", detail: "pending contributions do not fit this session's accumulation or size")
+            }
+            pending = PendingAccumulation(p)
+        }
     }
 
     private init(id: String, config: SessionConfig, state: OptimizerState, parallel: Parallel) {
@@ -209,8 +215,8 @@ public final class Session: @unchecked Sendable {
         return StepOutcome(step: step, applied: true, record: record, groupLRs: named(lrs), accumulated: needed, needed: needed)
     }
 
-    private func named(_ lrs: [Double]) -> [(group: String, lr: Double)] {
-        zip(_config.groups, lrs).map { ($0.name, $1) }
+    private func named(_ lrs: [Double]) -> [GroupLR] {
+        zip(_config.groups, lrs).map { GroupLR(group: $0.name, lr: $1) }
     }
 
     /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in
@@ -365,7 +371,8 @@ public final class Session: @unchecked Sendable {
     /// A copy of the whole session, taken under the lock (the only time a snapshot holds it).
     public func capture(historyTail: Int = 1000) -> SessionImage {
         locked {
-            SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail), version: _version)
+            SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail),
+                         version: _version, pending: pending?.captured)
         }
     }
 }

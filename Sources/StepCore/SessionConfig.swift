@@ -110,8 +110,14 @@ public struct SessionConfig: Sendable {
                 shape.append(Int(x))
             }
             guard pr.has("shape") else { throw JSONFieldError(field: "\(path).shape", "is required (e.g. [3, 7], or [] for a scalar)") }
-            let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard count <= 1 << 40 else { throw JSONFieldError(field: "\(path).shape", "has \(count) elements, more than stepd can hold") }
+            var count = 1
+            for d in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= 1 << 40 else {
+                    throw JSONFieldError(field: "\(path).shape", "shape \(shape) is more than stepd can hold (at most 2^40 elements per tensor)")
+                }
+                count = product
+            }
             var group = 0
             if let g = try pr.string("group") {
                 guard let gi = groups.firstIndex(where: { $0.name == g }) else {

@@ -1,4 +1,5 @@
 import StepJSON
+import StepKernels
 
 /// A consistent copy of everything a session is, taken under its lock and then written to disk
 /// or sent as a checkpoint without holding the lock.
@@ -10,8 +11,46 @@ public struct SessionImage: @unchecked Sendable {
     public var history: [StepRecord]
     /// The session's change counter when the copy was taken.
     public var version: UInt64
+    /// Contributions already counted toward the next accumulated step: they were
+    /// acknowledged, so they travel with the session.
+    public var pending: PendingContributions?
 
-    public init(id: String, config: JSONValue, step: Int, state: OptimizerState, history: [StepRecord], version: UInt64) {
+    public init(id: String, config: JSONValue, step: Int, state: OptimizerState, history: [StepRecord], version: UInt64,
+                pending: PendingContributions? = nil) {
         self.id = id; self.config = config; self.step = step; self.state = state; self.history = history; self.version = version
+        self.pending = pending
+    }
+}
+
+/// The part of an accumulated step received so far, as captured in a snapshot.
+public struct PendingContributions: @unchecked Sendable {
+    public var sum: AlignedBuffer
+    public var seen: [Contribution]
+    public var losses: [Double]
+    public var finite: Bool
+
+    public init(sum: AlignedBuffer, seen: [Contribution], losses: [Double], finite: Bool) {
+        self.sum = sum; self.seen = seen; self.losses = losses; self.finite = finite
+    }
+
+    /// `seen`, `losses` and `finite` as JSON, for a snapshot's metadata.
+    public var json: JSONValue {
+        ["seen": .array(seen.map { [.number(Double($0.worker)), .number(Double($0.microBatch))] }),
+         "losses": .array(losses.map { .number($0) }), "finite": .bool(finite)]
+    }
+
+    public init(sum: AlignedBuffer, json: JSONValue) throws(JSONFieldError) {
+        var r = try JSONObjectReader(json, path: "accumulation")
+        var seen: [Contribution] = []
+        for (i, pair) in (try r.array("seen") ?? []).enumerated() {
+            guard case .array(let wm) = pair, wm.count == 2, case .number(let w) = wm[0], case .number(let m) = wm[1] else {
+                throw JSONFieldError(field: "accumulation.seen[\(i)]", "expected [worker, micro_batch]")
+            }
+            seen.append(Contribution(worker: Int(w), microBatch: Int(m)))
+        }
+        let losses = try (r.array("losses") ?? []).enumerated().map { i, v throws(JSONFieldError) in
+            try JSONObjectReader.number(v, field: "accumulation.losses[\(i)]")
+        }
+        self.init(sum: sum, seen: seen, losses: losses, finite: try r.bool("finite") ?? true)
     }
 }

@@ -1,14 +1,14 @@
 import StepJSON
 
 /// The answer to a step request.
-public struct StepOutcome: Sendable {
+public struct StepOutcome: Sendable, Equatable {
     /// The step counter after the request.
     public var step: Int
     /// False while an accumulated step still waits for contributions.
     public var applied: Bool
     public var record: StepRecord?
     /// Learning rate per group for this step, by group name (default group first).
-    public var groupLRs: [(group: String, lr: Double)]
+    public var groupLRs: [GroupLR]
     public var accumulated: Int
     public var needed: Int
     /// True when this is a stored answer returned for a retried Idempotency-Key.
@@ -37,4 +37,10 @@ public struct StepOutcome: Sendable {
         if replayed { o["replayed"] = true }
         return .object(o)
     }
+}
+
+/// The learning rate one parameter group used for a step.
+public struct GroupLR: Sendable, Equatable {
+    public var group: String
+    public var lr: Double
 }

@@ -14,7 +14,9 @@ public struct Adagrad: Sendable {
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()
-        range.forEachLanes { i, n in
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = range.upperBound - i
             let old = Lanes.load(params, i, n)
             var p = old
             var g = Lanes.load(grads, i, n) * gradScale
@@ -24,6 +26,7 @@ public struct Adagrad: Sendable {
             p = p + negCLR * g / (s.sqrt + eps)
             p.store(params, i, n)
             stats.add(old: old, new: p, valid: n)
+            i += 8
         }
         return stats.stats
     }

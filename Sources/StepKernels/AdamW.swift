@@ -24,7 +24,9 @@ public struct AdamW: Sendable {
     let oneMinusBeta1: Float
     let oneMinusBeta2: Float
     let lerpSmall: Bool
-    let bias2Sqrt: Float
+    /// 1/sqrt(1 - b2^t): a multiply instead of torch's divide (within an ulp; divides are
+    /// the kernel's bottleneck on SSE).
+    let inverseBias2Sqrt: Float
     let eps: Float
     let negStepSize: Float
 
@@ -40,7 +42,7 @@ public struct AdamW: Sendable {
         oneMinusBeta2 = Float(1 - beta2)
         lerpSmall = oneMinusBeta1 < 0.5
         let t = Double(step)
-        bias2Sqrt = Float((1 - pow(beta2, t)).squareRoot())
+        inverseBias2Sqrt = Float(1 / (1 - pow(beta2, t)).squareRoot())
         self.eps = Float(eps)
         negStepSize = Float(-(lr / (1 - pow(beta1, t))))
     }
@@ -50,7 +52,9 @@ public struct AdamW: Sendable {
                        expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
                        maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()
-        range.forEachLanes { i, n in
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = range.upperBound - i
             let old = Lanes.load(params, i, n)
             var p = old
             var g = Lanes.load(grads, i, n) * gradScale
@@ -61,15 +65,17 @@ public struct AdamW: Sendable {
             v = v + oneMinusBeta2 * g * g
             var second = v
             if amsgrad, let maxExpAvgSq {
-                second = pointwiseMax(Lanes.load(maxExpAvgSq, i, n), v)
+                // NaN-propagating, as torch.maximum is (pointwiseMax keeps the old value).
+                second = pointwiseMax(Lanes.load(maxExpAvgSq, i, n), v).replacing(with: v, where: v .!= v)
                 second.store(maxExpAvgSq, i, n)
             }
-            let denom = second.sqrt / bias2Sqrt + eps
+            let denom = second.sqrt * inverseBias2Sqrt + eps
             p = p + negStepSize * m / denom
             p.store(params, i, n)
             stats.add(old: old, new: p, valid: n)
             m.store(expAvg, i, n)
             v.store(expAvgSq, i, n)
+            i += 8
         }
         return stats.stats
     }

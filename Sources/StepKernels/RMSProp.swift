@@ -27,7 +27,9 @@ public struct RMSProp: Sendable {
                        squareAvg: UnsafeMutablePointer<Float>, gradAvg: UnsafeMutablePointer<Float>?,
                        momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()
-        range.forEachLanes { i, n in
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = range.upperBound - i
             let old = Lanes.load(params, i, n)
             var p = old
             var g = Lanes.load(grads, i, n) * gradScale
@@ -54,6 +56,7 @@ public struct RMSProp: Sendable {
             }
             p.store(params, i, n)
             stats.add(old: old, new: p, valid: n)
+            i += 8
         }
         return stats.stats
     }

@@ -23,7 +23,9 @@ public struct SGD: Sendable {
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()
-        range.forEachLanes { i, n in
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = range.upperBound - i
             let old = Lanes.load(params, i, n)
             var p = old
             var g = Lanes.load(grads, i, n) * gradScale
@@ -37,6 +39,7 @@ public struct SGD: Sendable {
             p = p + negLR * g
             p.store(params, i, n)
             stats.add(old: old, new: p, valid: n)
+            i += 8
         }
         return stats.stats
     }

@@ -28,7 +28,11 @@ public enum SessionCheckpoint {
                                      floats: UnsafeBufferPointer(start: buffer.pointer + t.offset, count: t.count)))
             }
         }
-        let metadata: [String: String] = [
+        if let p = image.pending {
+            tensors.append(.init(name: "accumulation.sum", shape: [config.layout.count],
+                                 floats: UnsafeBufferPointer(start: p.sum.pointer, count: p.sum.count)))
+        }
+        var metadata: [String: String] = [
             "format": format,
             "session_id": image.id,
             "step": String(image.step),
@@ -37,6 +41,7 @@ public enum SessionCheckpoint {
             "history": JSONValue.array(image.history.map(\.json)).text,
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
+        if let p = image.pending { metadata["accumulation"] = p.json.text }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
     }
 
@@ -85,8 +90,17 @@ public enum SessionCheckpoint {
         if let h = meta["history"], case .array(let items)? = try? JSONParser.parse(h) {
             history = items.compactMap { try? StepRecord(json: $0) }
         }
+        var pending: PendingContributions? = nil
+        if let text = meta["accumulation"] {
+            guard let info = file.tensor(named: "accumulation.sum"), info.dtype == .f32, info.elementCount == n else {
+                throw SessionError.invalid(field: "accumulation.sum", detail: "metadata lists pending contributions but the F32 [\(n)] sum tensor is missing")
+            }
+            let sum = AlignedBuffer(count: n)
+            try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4))
+            pending = try PendingContributions(sum: sum, json: try JSONParser.parse(text))
+        }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: configJSON, step: step,
                             state: OptimizerState(params: params, roles: roles), history: history,
-                            version: meta["version"].flatMap { UInt64($0) } ?? 0)
+                            version: meta["version"].flatMap { UInt64($0) } ?? 0, pending: pending)
     }
 }

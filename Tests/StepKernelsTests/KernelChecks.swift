@@ -1,0 +1,132 @@
+import StepKernels
+import Testing
+
+/// The properties every update kernel must have, shared by the per-kernel test files.
+enum KernelChecks {
+    /// Three steps from the same start: the SIMD kernel agrees with the scalar torch formula
+    /// (parameters and every state buffer) within `FloatComparison`'s tolerance.
+    static func matchesReference(_ v: KernelVariant, length n: Int, gradScale: Float = 1,
+                                 sourceLocation: SourceLocation = #_sourceLocation) {
+        let (params, grads) = KernelHarness.inputs(length: n)
+        let got = KernelHarness.kernel(v, params: params, grads: grads, gradScale: gradScale)
+        let want = KernelHarness.reference(v, params: params, grads: grads, gradScale: gradScale)
+        #expect(got.params.count == n, sourceLocation: sourceLocation)
+        let p = FloatComparison.firstMismatch(got.params, want.params)
+        #expect(p == nil, "\(v.name) n=\(n): params\(p ?? "")", sourceLocation: sourceLocation)
+        for k in 0..<v.stateCount {
+            let s = FloatComparison.firstMismatch(got.state[k], want.state[k])
+            #expect(s == nil, "\(v.name) n=\(n): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
+        }
+        if n > 0 {
+            // The run must have moved something, or the comparison proves nothing.
+            #expect(got.params != params, "\(v.name) n=\(n): parameters did not change", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// At 1_000_003 elements (two steps, as a full run is slow in a debug build): the kernel on one
+    /// thread agrees with the scalar reference, and 2 and 3 threads give exactly its bits.
+    static func largeInputMatchesReferenceOnAnyThreadCount(_ v: KernelVariant, sourceLocation: SourceLocation = #_sourceLocation) {
+        let n = KernelLengths.large
+        let (params, grads) = KernelHarness.inputs(length: n, steps: 2, seed: 9)
+        let want = KernelHarness.reference(v, params: params, grads: grads)
+        let one = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: 1, minimumPerThread: 16))
+        let p = FloatComparison.firstMismatch(one.params, want.params)
+        #expect(p == nil, "\(v.name) n=\(n): params\(p ?? "")", sourceLocation: sourceLocation)
+        for k in 0..<v.stateCount {
+            let s = FloatComparison.firstMismatch(one.state[k], want.state[k])
+            #expect(s == nil, "\(v.name) n=\(n): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
+        }
+        for threads in [2, 3] {
+            let other = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: threads, minimumPerThread: 16))
+            let p = FloatComparison.firstBitDifference(one.params, other.params)
+            #expect(p == nil, "\(v.name) n=\(n) threads \(threads): params\(p ?? "")", sourceLocation: sourceLocation)
+            for k in 0..<v.stateCount {
+                let s = FloatComparison.firstBitDifference(one.state[k], other.state[k])
+                #expect(s == nil, "\(v.name) n=\(n) threads \(threads): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// Threads 1, 2 and 3 (split at 16-element granules even for small inputs) give the same bits.
+    static func threadCountInvariant(_ v: KernelVariant, length n: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        let (params, grads) = KernelHarness.inputs(length: n, seed: 7)
+        let one = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: 1, minimumPerThread: 16))
+        for threads in [2, 3] {
+            let other = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: threads, minimumPerThread: 16))
+            let p = FloatComparison.firstBitDifference(one.params, other.params)
+            #expect(p == nil, "\(v.name) n=\(n) threads \(threads): params\(p ?? "")", sourceLocation: sourceLocation)
+            for k in 0..<v.stateCount {
+                let s = FloatComparison.firstBitDifference(one.state[k], other.state[k])
+                #expect(s == nil, "\(v.name) n=\(n) threads \(threads): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// Cutting a range at arbitrary (not lane-aligned) points gives the same bits as one call:
+    /// the zero-padded tail runs the same arithmetic as the body.
+    static func splitInvariant(_ v: KernelVariant, sourceLocation: SourceLocation = #_sourceLocation) {
+        let n = 101
+        let (params, grads) = KernelHarness.inputs(length: n, seed: 11)
+        let whole = KernelHarness.kernel(v, params: params, grads: grads)
+        let cut = KernelHarness.kernel(v, params: params, grads: grads, splits: [1, 5, 13, 14, 40, 63, 99])
+        let p = FloatComparison.firstBitDifference(whole.params, cut.params)
+        #expect(p == nil, "\(v.name): params\(p ?? "")", sourceLocation: sourceLocation)
+        for k in 0..<v.stateCount {
+            let s = FloatComparison.firstBitDifference(whole.state[k], cut.state[k])
+            #expect(s == nil, "\(v.name): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// NaN, +Inf and -Inf in the second step's gradient (first, middle and last element) make
+    /// those parameters non-finite and leave every other parameter and state value bit-identical
+    /// to a run with finite gradients there.
+    static func nonFiniteStaysLocal(_ v: KernelVariant, length n: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        let (params, clean) = KernelHarness.inputs(length: n, seed: 3)
+        let poisoned: [Int: Float] = [0: .nan, n / 2: .infinity, n - 1: -.infinity]
+        var grads = clean
+        for (i, x) in poisoned { grads[1][i] = x }
+        let a = KernelHarness.kernel(v, params: params, grads: clean)
+        let b = KernelHarness.kernel(v, params: params, grads: grads)
+        for i in poisoned.keys.sorted() {
+            #expect(!b.params[i].isFinite, "\(v.name) n=\(n): param [\(i)] is \(b.params[i]) after a \(grads[1][i]) gradient",
+                    sourceLocation: sourceLocation)
+        }
+        var leaked: [String] = []
+        for i in 0..<n where poisoned[i] == nil {
+            if a.params[i].bitPattern != b.params[i].bitPattern { leaked.append("param [\(i)]") }
+            for k in 0..<v.stateCount where a.state[k][i].bitPattern != b.state[k][i].bitPattern { leaked.append("state \(k) [\(i)]") }
+            if leaked.count > 5 { break }
+        }
+        #expect(leaked.isEmpty, "\(v.name) n=\(n): non-finite gradients changed \(leaked)", sourceLocation: sourceLocation)
+    }
+
+    /// Denormal parameters and gradients (and exact zeros) never produce NaN or Inf, and still
+    /// follow the reference.
+    static func denormalsStayFinite(_ v: KernelVariant, sourceLocation: SourceLocation = #_sourceLocation) {
+        let n = 37
+        let tiny: [Float] = [.leastNonzeroMagnitude, -.leastNonzeroMagnitude, Float(bitPattern: 0x0001_16C2), -Float(bitPattern: 0x0000_0859), .leastNormalMagnitude / 2,
+                             -.leastNormalMagnitude / 3, 0, -0.0, Float(bitPattern: 0x0015_CA5E)]
+        let params = (0..<n).map { i in i % 3 == 0 ? tiny[i % tiny.count] : Float(i) * 0.1 - 1.5 }
+        let grads = (0..<3).map { k in (0..<n).map { i in tiny[(i + k) % tiny.count] } }
+        let got = KernelHarness.kernel(v, params: params, grads: grads)
+        let want = KernelHarness.reference(v, params: params, grads: grads)
+        #expect(got.params.allSatisfy { $0.isFinite }, "\(v.name): \(got.params)", sourceLocation: sourceLocation)
+        for k in 0..<v.stateCount {
+            #expect(got.state[k].allSatisfy { $0.isFinite }, "\(v.name): state \(k) \(got.state[k])", sourceLocation: sourceLocation)
+        }
+        let p = FloatComparison.firstMismatch(got.params, want.params)
+        #expect(p == nil, "\(v.name): params\(p ?? "")", sourceLocation: sourceLocation)
+    }
+
+    /// A gradient scale (clip coefficient, accumulation mean, maximize sign) equals scaling the
+    /// gradients first, bit for bit when the scale is exact (powers of two, -1).
+    static func gradScaleEqualsScaledGradients(_ v: KernelVariant, sourceLocation: SourceLocation = #_sourceLocation) {
+        let (params, grads) = KernelHarness.inputs(length: 45, seed: 5)
+        for scale: Float in [-1, 0.5, -0.25] {
+            let folded = KernelHarness.kernel(v, params: params, grads: grads, gradScale: scale)
+            let scaled = KernelHarness.kernel(v, params: params, grads: grads.map { $0.map { $0 * scale } })
+            let p = FloatComparison.firstBitDifference(folded.params, scaled.params)
+            #expect(p == nil, "\(v.name) scale \(scale): params\(p ?? "")", sourceLocation: sourceLocation)
+        }
+    }
+}
