@@ -119,7 +119,7 @@ public final class GradientUpload: @unchecked Sendable {
     }
 
     /// Tensors this upload carries: all for a raw body, those named otherwise.
-    var touchedTensors: [TensorSpec] {
+    public var touchedTensors: [TensorSpec] {
         dtype == nil ? layout.tensors.filter { namedTensors.contains($0.name) } : layout.tensors
     }
 

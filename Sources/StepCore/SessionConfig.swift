@@ -81,7 +81,7 @@ public struct SessionConfig: Sendable {
             var hyper = optimizer.hyper
             try hyper.read(&gr, kind: optimizer.kind)
             try gr.finish()
-            var overrides = gr.object
+            var overrides = JSONObject(gr.object.pairs.filter { $0.value != .null }.map { ($0.key, $0.value) })
             overrides["name"] = nil
             groups.append(ParamGroup(name: name, overrides: overrides, hyper: hyper))
         }
@@ -92,6 +92,7 @@ public struct SessionConfig: Sendable {
         var specs: [(name: String, shape: [Int], group: Int)] = []
         var inits: [ParamInit] = []
         var names = Set<String>()
+        var total = 0
         for (i, p) in params.enumerated() {
             let path = "params[\(i)]"
             var pr = try JSONObjectReader(p, path: path)
@@ -144,6 +145,11 @@ public struct SessionConfig: Sendable {
                 inits.append(.zeros)
             }
             try pr.finish()
+            let (sum, overflow) = total.addingReportingOverflow(count)
+            guard !overflow, sum <= 1 << 40 else {
+                throw JSONFieldError(field: "params", "the tensors hold more elements than stepd can hold (at most 2^40 in a session)")
+            }
+            total = sum
             specs.append((name, shape, group))
         }
 

@@ -47,35 +47,71 @@ public struct AdamW: Sendable {
         negStepSize = Float(-(lr / (1 - pow(beta1, t))))
     }
 
+    /// The formula on eight lanes, free of memory so the main loop keeps everything in registers.
+    @inline(__always)
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ m: inout Lanes, _ v: inout Lanes, _ vmax: inout Lanes, gradScale: Float, amsgrad: Bool) {
+        var g = g * gradScale
+        if decoupled { p = p * decay } else { g = g + l2 * p }
+        m = lerpSmall ? m + oneMinusBeta1 * (g - m) : g - (g - m) * (1 - oneMinusBeta1)
+        v = v * beta2
+        v = v + oneMinusBeta2 * g * g
+        var second = v
+        if amsgrad {
+            // NaN-propagating, as torch.maximum is (pointwiseMax keeps the old value).
+            vmax = pointwiseMax(vmax, v).replacing(with: v, where: v .!= v)
+            second = vmax
+        }
+        let denom = second.sqrt * inverseBias2Sqrt + eps
+        p = p + negStepSize * m / denom
+    }
+
     /// Updates `range` of the session's buffers in one pass. `maxExpAvgSq` is used only with amsgrad.
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
                        maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
+        let vmaxBuffer = amsgrad ? maxExpAvgSq : nil
+        // Two copies of the loop so the amsgrad test is not in the hot path.
+        if let vmaxBuffer {
+            return run(params, grads, expAvg, expAvgSq, vmaxBuffer, gradScale, range, amsgrad: true)
+        }
+        return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, amsgrad: false)
+    }
+
+    @inline(__always)
+    private func run(_ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
+                     _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
+                     _ gradScale: Float, _ range: Range<Int>, amsgrad: Bool) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(params, i, n)
+        let end = range.upperBound
+        let P = UnsafeMutableRawPointer(params), G = UnsafeRawPointer(grads)
+        let M = UnsafeMutableRawPointer(expAvg), V = UnsafeMutableRawPointer(expAvgSq), X = UnsafeMutableRawPointer(vmaxBuffer)
+        while i + 8 <= end {
+            let o = i * 4
+            let old = P.loadUnaligned(fromByteOffset: o, as: Lanes.self)
             var p = old
-            var g = Lanes.load(grads, i, n) * gradScale
-            if decoupled { p = p * decay } else { g = g + l2 * p }
-            var m = Lanes.load(expAvg, i, n)
-            m = lerpSmall ? m + oneMinusBeta1 * (g - m) : g - (g - m) * (1 - oneMinusBeta1)
-            var v = Lanes.load(expAvgSq, i, n) * beta2
-            v = v + oneMinusBeta2 * g * g
-            var second = v
-            if amsgrad, let maxExpAvgSq {
-                // NaN-propagating, as torch.maximum is (pointwiseMax keeps the old value).
-                second = pointwiseMax(Lanes.load(maxExpAvgSq, i, n), v).replacing(with: v, where: v .!= v)
-                second.store(maxExpAvgSq, i, n)
-            }
-            let denom = second.sqrt * inverseBias2Sqrt + eps
-            p = p + negStepSize * m / denom
+            var m = M.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+            var v = V.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+            var x = amsgrad ? X.loadUnaligned(fromByteOffset: o, as: Lanes.self) : Lanes()
+            lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self), &m, &v, &x, gradScale: gradScale, amsgrad: amsgrad)
+            P.storeBytes(of: p, toByteOffset: o, as: Lanes.self)
+            M.storeBytes(of: m, toByteOffset: o, as: Lanes.self)
+            V.storeBytes(of: v, toByteOffset: o, as: Lanes.self)
+            if amsgrad { X.storeBytes(of: x, toByteOffset: o, as: Lanes.self) }
+            stats.add(old: old, new: p)
+            i += 8
+        }
+        if i < end {
+            let n = end - i
+            let old = Lanes.load(params, i, n)
+            var p = old, m = Lanes.load(expAvg, i, n), v = Lanes.load(expAvgSq, i, n)
+            var x = amsgrad ? Lanes.load(vmaxBuffer, i, n) : Lanes()
+            lanes(&p, Lanes.load(grads, i, n), &m, &v, &x, gradScale: gradScale, amsgrad: amsgrad)
             p.store(params, i, n)
-            stats.add(old: old, new: p, valid: n)
             m.store(expAvg, i, n)
             v.store(expAvgSq, i, n)
-            i += 8
+            if amsgrad { x.store(vmaxBuffer, i, n) }
+            stats.add(old: old, new: p, valid: n)
         }
         return stats.stats
     }

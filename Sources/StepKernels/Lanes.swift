@@ -52,6 +52,13 @@ struct StatsAccumulator {
     var param = SIMD8<Float>()
 
     @inline(__always)
+    mutating func add(old: SIMD8<Float>, new: SIMD8<Float>) {
+        let d = new - old
+        update += d * d
+        param += new * new
+    }
+
+    @inline(__always)
     mutating func add(old: SIMD8<Float>, new: SIMD8<Float>, valid: Int) {
         let d = new - old
         if valid >= 8 {

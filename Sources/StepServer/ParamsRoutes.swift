@@ -41,7 +41,7 @@ extension StepService {
             func done(_ upload: GradientUpload) throws -> HTTPResponse {
                 let step = try s.replaceParams(upload, expectedStep: options.expectedStep)
                 try persistence.sessionChanged(s)
-                return .json(["step": .number(Double(step)), "replaced": .array(upload.layout.tensors.map { .string($0.name) })],
+                return .json(["step": .number(Double(step)), "replaced": .array(upload.touchedTensors.map { .string($0.name) })],
                              headers: ["ETag": RequestOptions.etag(step)])
             }
             switch head.mediaType {

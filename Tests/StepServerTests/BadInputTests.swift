@@ -249,3 +249,13 @@ import Testing
         try Self.refuses(422, mentioning: "optimizer.lr", f) { $0.send("PATCH", "/v1/sessions/s", json: ["optimizer": ["lr": -2]]) }
     }
 }
+
+extension BadInputTests {
+    @Test func aSessionWhoseTensorsTogetherAreTooLargeIs422NotACrash() throws {
+        let f = try Fixture()
+        let huge: [JSONValue] = (0..<2000).map { ["name": .string("t\($0)"), "shape": [999_999_999_999]] }
+        try Self.refuses(422, mentioning: "more elements than stepd can hold", f) {
+            $0.send("POST", "/v1/sessions", json: ["id": "h", "optimizer": ["type": "sgd"], "params": .array(huge)])
+        }
+    }
+}
