@@ -23,7 +23,6 @@ public struct AdamW: Sendable {
     let beta2: Float
     let oneMinusBeta1: Float
     let oneMinusBeta2: Float
-    let lerpSmall: Bool
     /// 1/sqrt(1 - b2^t): a multiply instead of torch's divide (within an ulp; divides are
     /// the kernel's bottleneck on SSE).
     let inverseBias2Sqrt: Float
@@ -40,7 +39,6 @@ public struct AdamW: Sendable {
         self.beta2 = Float(beta2)
         oneMinusBeta1 = Float(1 - beta1)
         oneMinusBeta2 = Float(1 - beta2)
-        lerpSmall = oneMinusBeta1 < 0.5
         let t = Double(step)
         inverseBias2Sqrt = Float(1 / (1 - pow(beta2, t)).squareRoot())
         self.eps = Float(eps)
@@ -48,11 +46,15 @@ public struct AdamW: Sendable {
     }
 
     /// The formula on eight lanes, free of memory so the main loop keeps everything in registers.
+    /// `decoupled` and `amsgrad` are constants in each copy of the loop. The first moment uses
+    /// torch's small-weight lerp form, `m + (1-b1)*(g - m)`, for every beta1 (torch switches
+    /// form for beta1 <= 0.5; the results differ in the last bit at most).
     @inline(__always)
-    func lanes(_ p: inout Lanes, _ g: Lanes, _ m: inout Lanes, _ v: inout Lanes, _ vmax: inout Lanes, gradScale: Float, amsgrad: Bool) {
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ m: inout Lanes, _ v: inout Lanes, _ vmax: inout Lanes,
+               gradScale: Float, decoupled: Bool, amsgrad: Bool) {
         var g = g * gradScale
         if decoupled { p = p * decay } else { g = g + l2 * p }
-        m = lerpSmall ? m + oneMinusBeta1 * (g - m) : g - (g - m) * (1 - oneMinusBeta1)
+        m = m + oneMinusBeta1 * (g - m)
         v = v * beta2
         v = v + oneMinusBeta2 * g * g
         var second = v
@@ -70,17 +72,19 @@ public struct AdamW: Sendable {
                        expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
                        maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         let vmaxBuffer = amsgrad ? maxExpAvgSq : nil
-        // Two copies of the loop so the amsgrad test is not in the hot path.
-        if let vmaxBuffer {
-            return run(params, grads, expAvg, expAvgSq, vmaxBuffer, gradScale, range, amsgrad: true)
+        // One copy of the loop per flag combination, so no flag is tested in the hot path.
+        switch (decoupled, vmaxBuffer) {
+        case (true, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, decoupled: true, amsgrad: true)
+        case (false, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, decoupled: false, amsgrad: true)
+        case (true, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, decoupled: true, amsgrad: false)
+        case (false, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, decoupled: false, amsgrad: false)
         }
-        return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, amsgrad: false)
     }
 
     @inline(__always)
     private func run(_ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
                      _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
-                     _ gradScale: Float, _ range: Range<Int>, amsgrad: Bool) -> UpdateStats {
+                     _ gradScale: Float, _ range: Range<Int>, decoupled: Bool, amsgrad: Bool) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound
         let end = range.upperBound
@@ -93,7 +97,7 @@ public struct AdamW: Sendable {
             var m = M.loadUnaligned(fromByteOffset: o, as: Lanes.self)
             var v = V.loadUnaligned(fromByteOffset: o, as: Lanes.self)
             var x = amsgrad ? X.loadUnaligned(fromByteOffset: o, as: Lanes.self) : Lanes()
-            lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self), &m, &v, &x, gradScale: gradScale, amsgrad: amsgrad)
+            lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self), &m, &v, &x, gradScale: gradScale, decoupled: decoupled, amsgrad: amsgrad)
             P.storeBytes(of: p, toByteOffset: o, as: Lanes.self)
             M.storeBytes(of: m, toByteOffset: o, as: Lanes.self)
             V.storeBytes(of: v, toByteOffset: o, as: Lanes.self)
@@ -106,7 +110,7 @@ public struct AdamW: Sendable {
             let old = Lanes.load(params, i, n)
             var p = old, m = Lanes.load(expAvg, i, n), v = Lanes.load(expAvgSq, i, n)
             var x = amsgrad ? Lanes.load(vmaxBuffer, i, n) : Lanes()
-            lanes(&p, Lanes.load(grads, i, n), &m, &v, &x, gradScale: gradScale, amsgrad: amsgrad)
+            lanes(&p, Lanes.load(grads, i, n), &m, &v, &x, gradScale: gradScale, decoupled: decoupled, amsgrad: amsgrad)
             p.store(params, i, n)
             m.store(expAvg, i, n)
             v.store(expAvgSq, i, n)

@@ -208,11 +208,19 @@ public final class HTTPServer: @unchecked Sendable {
     private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
         let created: OpaquePointer?
         switch response.body {
-        case .bytes(let bytes):
+        case .bytes(let bytes) where bytes.count <= 64 * 1024:
             created = bytes.withUnsafeBytes { raw in
                 MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress),
                                                 .RESPMEM_MUST_COPY)
             }
+        case .bytes(let bytes):
+            // Large bodies (a 40 MB parameter download) are lent to MHD instead of copied: the box
+            // keeps the array alive, and an array that is never mutated keeps its storage in place.
+            let box = Unmanaged.passRetained(BytesBox(bytes))
+            let base = bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress) }
+            created = MHD_create_response_from_buffer_with_free_callback_cls(
+                bytes.count, base, { cls in Unmanaged<BytesBox>.fromOpaque(cls!).release() }, box.toOpaque())
+            if created == nil { box.release() }
         case .stream(let stream):
             let box = Unmanaged.passRetained(StreamBox(stream))
             created = MHD_create_response_from_callback(
@@ -284,4 +292,10 @@ private final class StreamBox {
         released = true
         stream.release()
     }
+}
+
+/// Keeps a response body alive while libmicrohttpd sends it.
+private final class BytesBox {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
 }

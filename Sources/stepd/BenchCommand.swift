@@ -27,6 +27,9 @@ struct KernelBench: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
+    @Option(help: "A Python with torch: also run bench/torch_adamw.py (torch.optim.AdamW(fused=True)) at each size, right after stepd's rows.")
+    var torchPython: String?
+
     func run() throws {
         if !json {
             print("optimizer  params      threads  s/step      Gparam/s  GB/s    baseline GB/s  ratio")
@@ -63,6 +66,12 @@ struct KernelBench: ParsableCommand {
                     print(String(format: "adamw      %-11d %-8d %-11.6f %-9.3f %-7.2f %-14.2f %.0f%%", n, t, kernel,
                                  Double(n) / kernel / 1e9, bytes / kernel / 1e9, bytes / baseline / 1e9, 100 * baseline / kernel))
                 }
+            }
+            if let torchPython {
+                let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent("bench/torch_adamw.py").path
+                let out = try runProcess(torchPython, [script, "--params", String(n), "--threads"] + threads.map(String.init) + ["--seconds", String(seconds)])
+                print(out.trimmingCharacters(in: .whitespacesAndNewlines))
             }
         }
     }
