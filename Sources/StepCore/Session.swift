@@ -18,6 +18,9 @@ public final class Session: @unchecked Sendable {
     private var pending: PendingAccumulation?
     private var idempotency = IdempotencyCache(capacity: 1024)
     private var _version: UInt64 = 0
+    /// Bumped whenever parameter values change (a step, a PUT): a streamed download that sees
+    /// it move stops rather than send a mix of two steps.
+    private var paramsVersion: UInt64 = 0
     private var lastParamNorm: Double = 0
 
     public init(id: String, config: SessionConfig, inits: [ParamInit], parallel: Parallel = .machine) {
@@ -208,6 +211,7 @@ public final class Session: @unchecked Sendable {
         let stats = update(grads: grads, rules: rules, scales: scales, segments: config.layout.segments, count: n)
         _step = step
         _version &+= 1
+        paramsVersion &+= 1
         lastParamNorm = stats.paramSquares.squareRoot()
         let record = StepRecord(step: step, lr: lrs[0], gradNorm: norm, clipCoef: coef, clipped: coef < 1, skipped: false,
                                 loss: loss, updateNorm: stats.updateSquares.squareRoot(), paramNorm: lastParamNorm, time: now)
@@ -262,21 +266,36 @@ public final class Session: @unchecked Sendable {
         return (_step, specs.map { t in (t, Array(UnsafeBufferPointer(start: state.params.pointer + t.offset, count: t.count))) })
     }
 
-    /// Raw little-endian float32 of the named tensors (all if nil) in declared order.
-    public func readParamBytes(names: [String]? = nil) throws(SessionError) -> (step: Int, tensors: [TensorSpec], bytes: [UInt8]) {
+    /// A reader of the named tensors' raw float32 (all if nil), in declared order, that copies
+    /// straight from the live buffer block by block as a socket drains: no per-request copy
+    /// of the model. Each block is read under the session lock, and if the parameters change
+    /// between blocks the reader throws, so a client gets the parameters of one step or an
+    /// error, never a mix.
+    public func paramsReader(names: [String]? = nil) throws(SessionError) -> ParamsReader {
         lock.lock()
         defer { lock.unlock() }
-        let specs = try select(names)
-        let total = specs.reduce(0) { $0 + $1.count } * 4
-        let bytes = [UInt8](unsafeUninitializedCapacity: total) { out, written in
-            var at = 0
-            for t in specs {
-                UnsafeMutableRawPointer(out.baseAddress! + at).copyMemory(from: state.params.pointer + t.offset, byteCount: t.count * 4)
-                at += t.count * 4
-            }
-            written = total
+        return ParamsReader(session: self, tensors: try select(names), step: _step, version: paramsVersion)
+    }
+
+    /// Copies `buffer.count` bytes (or fewer at the end) at `offset` of the concatenation of
+    /// `tensors`, if the parameters are still at `version`.
+    func readParams(_ tensors: [TensorSpec], version: UInt64, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SessionError) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        guard version == paramsVersion else {
+            throw .conflict("the parameters changed (now step \(_step)) while they were being sent; fetch them again")
         }
-        return (_step, specs, bytes)
+        var written = 0
+        var start = 0
+        for t in tensors {
+            let bytes = t.count * 4
+            defer { start += bytes }
+            let from = max(offset + written, start), to = min(offset + buffer.count, start + bytes)
+            guard from < to else { continue }
+            (buffer.baseAddress! + written).copyMemory(from: UnsafeRawPointer(state.params.pointer + t.offset) + (from - start), byteCount: to - from)
+            written += to - from
+        }
+        return written
     }
 
     private func select(_ names: [String]?) throws(SessionError) -> [TensorSpec] {
@@ -307,6 +326,7 @@ public final class Session: @unchecked Sendable {
         }
         lastParamNorm = GradientNorm.sumOfSquares(state.params.pointer, count: n, parallel: parallel).squareRoot()
         _version &+= 1
+        paramsVersion &+= 1
         return _step
     }
 

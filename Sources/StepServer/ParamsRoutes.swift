@@ -12,20 +12,21 @@ extension StepService {
             }
             switch type {
             case TensorMediaType.raw:
-                let (step, _, bytes) = try s.readParamBytes(names: head.names)
-                return .respond(.bytes(bytes, contentType: type, headers: ["ETag": RequestOptions.etag(step)]))
+                let reader = try s.paramsReader(names: head.names)
+                let stream = ResponseBodyStream(length: reader.byteCount) { offset, buffer in try reader.read(at: offset, into: buffer) }
+                return .respond(.stream(stream, contentType: type, headers: ["ETag": RequestOptions.etag(reader.step)]))
             case TensorMediaType.safetensors:
-                let (step, tensors, bytes) = try s.readParamBytes(names: head.names)
-                var offset = 0
-                let file = try bytes.withUnsafeBytes { raw in
-                    let parts = tensors.map { t -> SafetensorsWriter.Tensor in
-                        defer { offset += t.count * 4 }
-                        return SafetensorsWriter.Tensor(name: t.name, dtype: .f32, shape: t.shape,
-                                                        bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + t.count * 4)]))
-                    }
-                    return try SafetensorsWriter(tensors: parts, metadata: ["step": String(step), "session": s.id], checksum: false).makeBytes()
+                // The header first, then the tensors straight from the live buffer, as for raw.
+                let reader = try s.paramsReader(names: head.names)
+                let header = SafetensorsHeader.encode(metadata: ["step": String(reader.step), "session": s.id],
+                                                      tensors: reader.tensors.map { ($0.name, .f32, $0.shape, $0.count * 4) }).bytes
+                let stream = ResponseBodyStream(length: header.count + reader.byteCount) { offset, buffer in
+                    guard offset < header.count else { return try reader.read(at: offset - header.count, into: buffer) }
+                    let n = min(buffer.count, header.count - offset)
+                    header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+                    return n
                 }
-                return .respond(.bytes(file, contentType: type, headers: ["ETag": RequestOptions.etag(step)]))
+                return .respond(.stream(stream, contentType: type, headers: ["ETag": RequestOptions.etag(reader.step)]))
             default:
                 let (step, tensors) = try s.readParams(names: head.names)
                 var w = JSONWriter(reservingCapacity: 64 + tensors.reduce(0) { $0 + $1.1.count * 12 })

@@ -148,7 +148,7 @@ public struct SafetensorsHeader: Sendable, Equatable {
     /// The file's first `dataStart` bytes for these tensors laid out in the order given, and
     /// where in them the checksum's hex digits sit (if `metadata` has the checksum entry), so a
     /// writer can patch the digits in once the data has streamed past.
-    static func encode(metadata: [String: String],
+    public static func encode(metadata: [String: String],
                        tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], byteCount: Int)])
         -> (bytes: [UInt8], infos: [SafetensorsTensorInfo], checksumDigitsAt: Int?)
     {
