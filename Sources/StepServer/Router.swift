@@ -22,6 +22,9 @@ public struct Router: Sendable {
     public var onUnexpectedError: (@Sendable (any Error, HTTPRequestHead) -> Void)?
 
     private(set) var routes: [Route] = []
+    /// Routes without parameters by exact path: the common small requests (`/healthz`,
+    /// `/metrics`, `/v1/sessions`) skip the segment walk.
+    private var literal: [String: [Route]] = [:]
     private var guards: [Guard] = []
 
     public init(maxBodyBytes: Int = 256 << 20, metrics: Metrics? = nil) {
@@ -35,7 +38,9 @@ public struct Router: Sendable {
         let p = RoutePattern(pattern)
         precondition(!routes.contains { $0.method == method && $0.pattern.segments == p.segments },
                      "duplicate route \(method) \(pattern)")
-        routes.append(Route(method: method, pattern: p, handler: handler))
+        let route = Route(method: method, pattern: p, handler: handler)
+        routes.append(route)
+        if p.specificity == p.segments.count { literal[pattern, default: []].append(route) }
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) { on(.get, pattern, handler) }
@@ -65,6 +70,9 @@ public struct Router: Sendable {
     /// The most literal pattern that fits the path and has the method wins. HEAD falls back
     /// to GET (libmicrohttpd sends the headers and drops the body).
     public func match(_ method: HTTPMethod, path: String) -> Match {
+        if let exact = literal[path], let hit = exact.first(where: { $0.method == method }) {
+            return .found(pattern: hit.pattern, parameters: PathParameters(), handler: hit.handler)
+        }
         let parts = RoutePattern.split(path)
         var fitting: [(route: Route, params: PathParameters)] = []
         for route in routes {
