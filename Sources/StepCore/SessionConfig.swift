@@ -240,15 +240,12 @@ public struct SessionConfig: Sendable {
         if case .object(let o)? = p["optimizer"], let t = o["type"], t != .string(optimizer.kind.rawValue) {
             throw SessionError.invalid(field: "optimizer.type", detail: "cannot be changed from \"\(optimizer.kind.rawValue)\" after the session is created")
         }
-        if case .object(let o)? = p["schedule"], o["type"] == nil {
-            // A schedule patch without a type keeps the current schedule's type.
-        }
+        // Merging keeps the current schedule's fields; a schedule of another type starts from
+        // its own fields only (a patch without "type" keeps the type).
         var body = JSONValue.mergePatch(json, patch)
-        if case .object(var o) = body, case .object(var s)? = o["schedule"], p["schedule"] != nil,
-           case .object(let ps)? = p["schedule"], let newType = ps["type"], newType != .string(type(of: schedule).type) {
-            // A new schedule type starts from its own fields only.
-            s = ps
-            o["schedule"] = .object(s)
+        if case .object(let ps)? = p["schedule"], let newType = ps["type"], newType != .string(type(of: schedule).type),
+           case .object(var o) = body {
+            o["schedule"] = .object(ps)
             body = .object(o)
         }
         let (next, _) = try SessionConfig.parse(body)

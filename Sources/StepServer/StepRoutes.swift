@@ -13,7 +13,7 @@ extension StepService {
                 throw SessionError.stale(expected: expected, current: s.step)
             }
             switch head.mediaType {
-            case TensorMediaType.json?, nil where !head.hasBody:
+            case TensorMediaType.json?:
                 return try .jsonBody(head, limit: maxBodyBytes) { body in
                     var r = try JSONObjectReader(body, path: "")
                     let upload = s.beginUpload()

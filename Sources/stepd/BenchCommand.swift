@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark the AdamW kernel against a memory-traffic baseline (kernel), or the HTTP path (http).",
-        subcommands: [KernelBench.self, HTTPBench.self],
+        subcommands: [KernelBench.self, HTTPBench.self, SnapshotBench.self],
         defaultSubcommand: KernelBench.self)
 }
 
