@@ -18,7 +18,7 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "Seconds per large-step measurement.") var seconds: Double = 3
     @Option(help: "wrk duration in seconds per small-request measurement.") var wrkSeconds = 5
     @Option(help: "wrk connections.") var connections = 32
-    @Option(help: "Rounds of (C server, stepd) measured alternately; medians are reported.") var rounds = 3
+    @Option(help: "Rounds of (C server, stepd) measured alternately; medians are reported.") var rounds = 5
     @Option(help: "C compiler for the reference server.") var cc = "cc"
     @Flag(help: "Skip the wrk part.") var skipWrk = false
 
