@@ -24,7 +24,7 @@ struct HTTPBench: ParsableCommand {
 
     func run() throws {
         let service = StepService(maxBodyBytes: 1 << 31)
-        var config = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
+        let config = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
         let server = HTTPServer(router: service.router(), configuration: config)
         try server.start()
         defer { server.stop() }
@@ -45,21 +45,23 @@ struct HTTPBench: ParsableCommand {
         let grads = [Float](repeating: 0.001, count: n)
         let session = try service.registry.get("big")
         let roundTrip = try grads.withUnsafeBytes { g in
-            timed(seconds) {
-                let post = try! LoopbackSocket.http(port: port, "POST", "/v1/sessions/big/steps",
+            try timed(seconds) {
+                let post = try LoopbackSocket.http(port: port, "POST", "/v1/sessions/big/steps",
                                                     headers: ["Content-Type": "application/octet-stream"], body: g, sink: sink)
-                let get = try! LoopbackSocket.http(port: port, "GET", "/v1/sessions/big/params",
+                let get = try LoopbackSocket.http(port: port, "GET", "/v1/sessions/big/params",
                                                    headers: ["Accept": "application/octet-stream"], sink: sink)
-                precondition(post.status == 200 && get.status == 200 && get.length == n * 4)
+                guard post.status == 200, get.status == 200, get.length == n * 4 else {
+                    throw ValidationError("round trip failed: POST \(post.status), GET \(get.status) with \(get.length) bytes")
+                }
             }
         }
         let echo = try LoopbackSocket.EchoServer(upload: n * 4, download: n * 4)
-        let transport = try grads.withUnsafeBytes { g in timed(seconds) { try! echo.roundTrip(g, sink: sink) } }
+        let transport = try grads.withUnsafeBytes { g in try timed(seconds) { try echo.roundTrip(g, sink: sink) } }
         let kernel = try grads.withUnsafeBytes { g in
-            timed(seconds) {
+            try timed(seconds) {
                 let upload = session.beginUpload(dtype: .f32)
-                try! upload.write(g)
-                _ = try! session.submit(upload)
+                try upload.write(g)
+                _ = try session.submit(upload)
             }
         }
         let bound = transport + kernel

@@ -9,41 +9,6 @@ import Testing
         .adagrad("adagrad lr_decay, initial accumulator, weight decay", lrDecay: 0.05, weightDecay: 0.01, initialAccumulator: 0.25),
     ]
 
-    @Test("matches torch's Adagrad formula over three steps", arguments: variants, KernelLengths.small)
-    func matchesTorchFormula(_ v: KernelVariant, length: Int) {
-        KernelChecks.matchesReference(v, length: length)
-    }
-
-    @Test("at 1_000_003 elements matches the formula on 1 thread and the same bits on 2 and 3", arguments: variants)
-    func largeInput(_ v: KernelVariant) {
-        KernelChecks.largeInputMatchesReferenceOnAnyThreadCount(v)
-    }
-
-    @Test("gives the same bits on 1, 2 and 3 threads", arguments: variants, [9, 33, 1023, 4099])
-    func threadCountInvariance(_ v: KernelVariant, length: Int) {
-        KernelChecks.threadCountInvariant(v, length: length)
-    }
-
-    @Test("gives the same bits when a range is cut at unaligned points", arguments: variants)
-    func splitInvariance(_ v: KernelVariant) {
-        KernelChecks.splitInvariant(v)
-    }
-
-    @Test("a NaN or Inf gradient poisons only its own parameter", arguments: variants, [9, 1023])
-    func nonFiniteGradientStaysLocal(_ v: KernelVariant, length: Int) {
-        KernelChecks.nonFiniteStaysLocal(v, length: length)
-    }
-
-    @Test("denormal inputs do not produce NaN", arguments: variants)
-    func denormalsStayFinite(_ v: KernelVariant) {
-        KernelChecks.denormalsStayFinite(v)
-    }
-
-    @Test("a folded gradient scale equals scaling the gradients", arguments: variants)
-    func gradScaleFolding(_ v: KernelVariant) {
-        KernelChecks.gradScaleEqualsScaledGradients(v)
-    }
-
     @Test("lr_decay divides the step-t learning rate by 1 + (t-1)*lr_decay")
     func lrDecayShrinksLaterSteps() {
         // Same gradient every step and a huge accumulator, so sum barely moves and the step size
