@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import StepJSON
+import StepKernels
 
 /// How a parameter's first values are made when the create request carries none: `"zeros"`, or
 /// `{"type": "normal", "mean": 0, "std": 0.02, "seed": 1}` (seeded, so a session is reproducible).
@@ -47,19 +48,4 @@ public enum ParamInit: Sendable, Equatable {
             }
         }
     }
-}
-
-/// A tiny, well-known seeded generator: the same seed gives the same parameters everywhere.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

@@ -89,7 +89,7 @@ import Testing
         // reproduces). Threads take items from a shared cursor, so a session's consecutive steps
         // usually go out from different threads, and step t+1 may be posted while step t is still
         // in flight: `If-Match: "t"` keeps the order (412 → that thread retries shortly).
-        var rng = SeededGenerator(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var items: [(k: Int, t: Int)] = []
         for t in 0..<steps {
             for k in (0..<sessions).shuffled(using: &rng) { items.append((k, t)) }
@@ -235,15 +235,4 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     for _ in 0..<count { done.wait() }
 }
 
-/// SplitMix64, for a reproducible shuffle.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+
