@@ -39,38 +39,12 @@ extension StepService {
         r.put("/v1/sessions/{id}/params") { [self] head, p in
             let s = try session(p)
             let options = try RequestOptions(head)
-            func done(_ upload: GradientUpload) throws -> HTTPResponse {
+            return try tensorUpload(head, key: "params", begin: { s.beginParamsUpload(dtype: $0) }) { upload, fields in
+                try fields.finish()
                 let step = try s.replaceParams(upload, expectedStep: options.expectedStep)
-                try persistence.sessionChanged(s)
+                try self.persistence.sessionChanged(s)
                 return .json(["step": .number(Double(step)), "replaced": .array(upload.touchedTensors.map { .string($0.name) })],
                              headers: ["ETag": RequestOptions.etag(step)])
-            }
-            switch head.mediaType {
-            case TensorMediaType.json?:
-                return try .jsonBody(head, limit: maxBodyBytes) { body in
-                    var r = try JSONObjectReader(body, path: "")
-                    let upload = s.beginParamsUpload()
-                    guard let params = r.value("params") else {
-                        throw HTTPError.unprocessable(field: "params", detail: "params: is required (an object of named arrays)")
-                    }
-                    try TensorMediaType.fill(upload, from: params, field: "params")
-                    try r.finish()
-                    return try done(upload)
-                }
-            case TensorMediaType.raw?:
-                let upload = s.beginParamsUpload(dtype: try TensorMediaType.dtype(head))
-                if let n = head.contentLength, n != upload.expectedBytes {
-                    throw HTTPError.unprocessable(field: "body", detail: "Content-Length is \(n); this session's parameters are \(upload.expectedBytes) bytes")
-                }
-                return .readBody(GradientBodyHandler(upload: upload, submit: done))
-            case TensorMediaType.safetensors?:
-                return .collectBody(limit: maxBodyBytes) { bytes in
-                    let upload = s.beginParamsUpload()
-                    try TensorMediaType.fill(upload, safetensors: bytes, field: "params")
-                    return try done(upload)
-                }
-            default:
-                throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: TensorMediaType.all)
             }
         }
     }

@@ -12,41 +12,11 @@ extension StepService {
                 // Refuse before reading a large body; a retry with a key is answered from the cache.
                 throw SessionError.stale(expected: expected, current: s.step)
             }
-            switch head.mediaType {
-            case TensorMediaType.json?:
-                return try .jsonBody(head, limit: maxBodyBytes) { body in
-                    var r = try JSONObjectReader(body, path: "")
-                    let upload = s.beginUpload()
-                    guard let grads = r.value("grads") else {
-                        throw HTTPError.unprocessable(field: "grads", detail: "grads: is required (an object of named gradient arrays)")
-                    }
-                    try TensorMediaType.fill(upload, from: grads, field: "grads")
-                    let loss = try r.double("loss")
-                    let worker = try r.int("worker"), micro = try r.int("micro_batch")
-                    try r.finish()
-                    return try self.submit(s, upload, loss: loss, worker: worker, microBatch: micro, options)
-                }
-            case TensorMediaType.raw?:
-                let dtype = try TensorMediaType.dtype(head)
-                let upload = s.beginUpload(dtype: dtype)
-                if let n = head.contentLength, n != upload.expectedBytes {
-                    throw HTTPError.unprocessable(field: "body", detail: "Content-Length is \(n); this session takes \(upload.expectedBytes) bytes (\(upload.layout.count) \(dtype.rawValue) values for \(upload.layout.tensors.map(\.name).joined(separator: ", ")) in declared order)")
-                }
-                let loss = try head.doubleQuery("loss")
-                let worker = try head.intQuery("worker"), micro = try head.intQuery("micro_batch")
-                return .readBody(GradientBodyHandler(upload: upload) { upload in
-                    try self.submit(s, upload, loss: loss, worker: worker, microBatch: micro, options)
-                })
-            case TensorMediaType.safetensors?:
-                let loss = try head.doubleQuery("loss")
-                let worker = try head.intQuery("worker"), micro = try head.intQuery("micro_batch")
-                return .collectBody(limit: maxBodyBytes) { bytes in
-                    let upload = s.beginUpload()
-                    try TensorMediaType.fill(upload, safetensors: bytes, field: "grads")
-                    return try self.submit(s, upload, loss: loss, worker: worker, microBatch: micro, options)
-                }
-            default:
-                throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: TensorMediaType.all)
+            return try tensorUpload(head, key: "grads", begin: { s.beginUpload(dtype: $0) }) { upload, fields in
+                let loss = try fields.double("loss")
+                let worker = try fields.int("worker"), micro = try fields.int("micro_batch")
+                try fields.finish()
+                return try self.submit(s, upload, loss: loss, worker: worker, microBatch: micro, options)
             }
         }
     }

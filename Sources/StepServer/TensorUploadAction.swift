@@ -1,0 +1,74 @@
+import StepCore
+import StepJSON
+
+/// Where the per-request knobs of a tensor upload come from: the JSON body's other fields, or
+/// the query string for binary bodies.
+enum UploadFields {
+    case json(JSONObjectReader)
+    case query(HTTPRequestHead)
+
+    mutating func double(_ key: String) throws -> Double? {
+        switch self {
+        case .json(var r):
+            defer { self = .json(r) }
+            return try r.double(key)
+        case .query(let head): return try head.doubleQuery(key)
+        }
+    }
+
+    mutating func int(_ key: String) throws -> Int? {
+        switch self {
+        case .json(var r):
+            defer { self = .json(r) }
+            return try r.int(key)
+        case .query(let head): return try head.intQuery(key)
+        }
+    }
+
+    /// Refuses unknown JSON fields once the caller has read the ones it knows.
+    func finish() throws {
+        if case .json(let r) = self { try r.finish() }
+    }
+}
+
+extension StepService {
+    /// Reads a tensor body in any of the three encodings (DESIGN.md) into an upload from `begin`
+    /// and hands it to `done`: JSON `{"<key>": {name: [...]}, ...}`, raw little-endian values in
+    /// declared order streamed into the upload as they arrive (length checked against
+    /// Content-Length before reading), or a safetensors file.
+    func tensorUpload(_ head: HTTPRequestHead, key: String, begin: @escaping (GradientDType?) -> GradientUpload,
+                      done: @escaping (GradientUpload, inout UploadFields) throws -> HTTPResponse) throws -> RouteAction {
+        switch head.mediaType {
+        case TensorMediaType.json?:
+            return try .jsonBody(head, limit: maxBodyBytes) { body in
+                var r = try JSONObjectReader(body, path: "")
+                guard let tensors = r.value(key) else {
+                    throw HTTPError.unprocessable(field: key, detail: "\(key): is required (an object of named arrays)")
+                }
+                let upload = begin(nil)
+                try TensorMediaType.fill(upload, from: tensors, field: key)
+                var fields = UploadFields.json(r)
+                return try done(upload, &fields)
+            }
+        case TensorMediaType.raw?:
+            let dtype = try TensorMediaType.dtype(head)
+            let upload = begin(dtype)
+            if let n = head.contentLength, n != upload.expectedBytes {
+                throw HTTPError.unprocessable(field: "body", detail: "Content-Length is \(n); this session takes \(upload.expectedBytes) bytes (\(upload.layout.count) \(dtype.rawValue) values for \(upload.layout.tensors.map(\.name).joined(separator: ", ")) in declared order)")
+            }
+            return .readBody(GradientBodyHandler(upload: upload) { upload in
+                var fields = UploadFields.query(head)
+                return try done(upload, &fields)
+            })
+        case TensorMediaType.safetensors?:
+            return .collectBody(limit: maxBodyBytes) { bytes in
+                let upload = begin(nil)
+                try TensorMediaType.fill(upload, safetensors: bytes, field: key)
+                var fields = UploadFields.query(head)
+                return try done(upload, &fields)
+            }
+        default:
+            throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: TensorMediaType.all)
+        }
+    }
+}
