@@ -59,8 +59,9 @@ public struct AdamW: Sendable {
         v = v + oneMinusBeta2 * g * g
         var second = v
         if amsgrad {
-            // NaN-propagating, as torch.maximum is (pointwiseMax keeps the old value).
-            vmax = pointwiseMax(vmax, v).replacing(with: v, where: v .!= v)
+            // A lane-wise select (pointwiseMax is an out-of-line call), NaN-propagating as
+            // torch.maximum is.
+            vmax = vmax.replacing(with: v, where: (v .> vmax) .| (v .!= v))
             second = vmax
         }
         let denom = second.sqrt * inverseBias2Sqrt + eps
@@ -73,18 +74,21 @@ public struct AdamW: Sendable {
                        maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         let vmaxBuffer = amsgrad ? maxExpAvgSq : nil
         // One copy of the loop per flag combination, so no flag is tested in the hot path.
+        // Generic flags make the compiler emit one specialised loop per combination.
         switch (decoupled, vmaxBuffer) {
-        case (true, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, decoupled: true, amsgrad: true)
-        case (false, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, decoupled: false, amsgrad: true)
-        case (true, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, decoupled: true, amsgrad: false)
-        case (false, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, decoupled: false, amsgrad: false)
+        case (true, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOn.self, FlagOn.self)
+        case (false, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOff.self, FlagOn.self)
+        case (true, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOn.self, FlagOff.self)
+        case (false, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOff.self, FlagOff.self)
         }
     }
 
-    @inline(__always)
-    private func run(_ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
-                     _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
-                     _ gradScale: Float, _ range: Range<Int>, decoupled: Bool, amsgrad: Bool) -> UpdateStats {
+    private func run<Decoupled: KernelFlag, AMSGrad: KernelFlag>(
+        _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
+        _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
+        _ gradScale: Float, _ range: Range<Int>, _: Decoupled.Type, _: AMSGrad.Type
+    ) -> UpdateStats {
+        let decoupled = Decoupled.isOn, amsgrad = AMSGrad.isOn
         var stats = StatsAccumulator()
         var i = range.lowerBound
         let end = range.upperBound

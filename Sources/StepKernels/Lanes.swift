@@ -79,3 +79,9 @@ struct StatsAccumulator {
         return s
     }
 }
+
+/// A compile-time switch for a kernel's loop: a generic parameter of this type makes the
+/// compiler emit one loop per setting, with the test folded away.
+protocol KernelFlag { static var isOn: Bool { get } }
+enum FlagOn: KernelFlag { static var isOn: Bool { true } }
+enum FlagOff: KernelFlag { static var isOn: Bool { false } }
