@@ -14,17 +14,4 @@ public enum Accumulate {
             while i < r.upperBound { sum[i] += x[i]; i += 1 }
         }
     }
-
-    /// `x[i] *= factor`, for callers that need the mean materialised (e.g. to return it).
-    public static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int, parallel: Parallel = .serial) {
-        parallel.forEachRange(count: count) { r in
-            let xs = UnsafeMutableRawPointer(x)
-            var i = r.lowerBound
-            while i + 8 <= r.upperBound {
-                xs.storeBytes(of: xs.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * factor, toByteOffset: i * 4, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < r.upperBound { x[i] *= factor; i += 1 }
-        }
-    }
 }

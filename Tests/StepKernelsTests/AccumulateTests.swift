@@ -18,38 +18,6 @@ import Testing
         }
     }
 
-    @Test("scale multiplies element-wise exactly like scalar float multiplication", arguments: KernelLengths.all)
-    func scaleMatchesScalarMultiplication(length: Int) {
-        let x = TestRandom.values(count: length, seed: 33)
-        for factor: Float in [0.25, 1.0 / 3, -7] {
-            let want = x.map { $0 * factor }
-            for threads in [1, 3] {
-                let b = AlignedBuffer(x)
-                Accumulate.scale(b.pointer, by: factor, count: length, parallel: Parallel(threads: threads, minimumPerThread: 16))
-                let d = FloatComparison.firstBitDifference(b.array, want)
-                #expect(d == nil, "n=\(length) factor \(factor) threads \(threads): \(d ?? "")")
-            }
-        }
-    }
-
-    @Test("adding contributions in order and scaling by 1/K gives their mean")
-    func meanOfContributions() {
-        let n = 1029
-        let parts = (0..<4).map { TestRandom.values(count: n, seed: 40 + UInt64($0)) }
-        let sum = AlignedBuffer(count: n)
-        for p in parts {
-            p.withUnsafeBufferPointer { Accumulate.add($0.baseAddress!, into: sum.pointer, count: n) }
-        }
-        Accumulate.scale(sum.pointer, by: 0.25, count: n)
-        let want = (0..<n).map { i -> Float in
-            var s: Float = parts[0][i] + parts[1][i]
-            s = s + parts[2][i]
-            s = s + parts[3][i]
-            return s * 0.25
-        }
-        #expect(FloatComparison.firstBitDifference(sum.array, want) == nil)
-    }
-
     @Test("NaN in a contribution stays in its own element")
     func nanStaysInItsElement() {
         var x = TestRandom.values(count: 19, seed: 34)
