@@ -36,30 +36,14 @@ enum KernelChecks {
             let s = FloatComparison.firstMismatch(one.state[k], want.state[k])
             #expect(s == nil, "\(v.name) n=\(n): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
         }
-        for threads in [2, 3] {
-            let other = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: threads, minimumPerThread: 16))
-            let p = FloatComparison.firstBitDifference(one.params, other.params)
-            #expect(p == nil, "\(v.name) n=\(n) threads \(threads): params\(p ?? "")", sourceLocation: sourceLocation)
-            for k in 0..<v.stateCount {
-                let s = FloatComparison.firstBitDifference(one.state[k], other.state[k])
-                #expect(s == nil, "\(v.name) n=\(n) threads \(threads): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
-            }
-        }
+        expectOtherThreadCountsMatch(one, v, params: params, grads: grads, sourceLocation: sourceLocation)
     }
 
     /// Threads 1, 2 and 3 (split at 16-element granules even for small inputs) give the same bits.
     static func threadCountInvariant(_ v: KernelVariant, length n: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         let (params, grads) = KernelHarness.inputs(length: n, seed: 7)
         let one = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: 1, minimumPerThread: 16))
-        for threads in [2, 3] {
-            let other = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: threads, minimumPerThread: 16))
-            let p = FloatComparison.firstBitDifference(one.params, other.params)
-            #expect(p == nil, "\(v.name) n=\(n) threads \(threads): params\(p ?? "")", sourceLocation: sourceLocation)
-            for k in 0..<v.stateCount {
-                let s = FloatComparison.firstBitDifference(one.state[k], other.state[k])
-                #expect(s == nil, "\(v.name) n=\(n) threads \(threads): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
-            }
-        }
+        expectOtherThreadCountsMatch(one, v, params: params, grads: grads, sourceLocation: sourceLocation)
     }
 
     /// Cutting a range at arbitrary (not lane-aligned) points gives the same bits as one call:
@@ -69,12 +53,7 @@ enum KernelChecks {
         let (params, grads) = KernelHarness.inputs(length: n, seed: 11)
         let whole = KernelHarness.kernel(v, params: params, grads: grads)
         let cut = KernelHarness.kernel(v, params: params, grads: grads, splits: [1, 5, 13, 14, 40, 63, 99])
-        let p = FloatComparison.firstBitDifference(whole.params, cut.params)
-        #expect(p == nil, "\(v.name): params\(p ?? "")", sourceLocation: sourceLocation)
-        for k in 0..<v.stateCount {
-            let s = FloatComparison.firstBitDifference(whole.state[k], cut.state[k])
-            #expect(s == nil, "\(v.name): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
-        }
+        expectSameBits(whole, cut, v, "\(v.name)", sourceLocation: sourceLocation)
     }
 
     /// NaN, +Inf and -Inf in the second step's gradient (first, middle and last element) make
@@ -127,6 +106,25 @@ enum KernelChecks {
             let scaled = KernelHarness.kernel(v, params: params, grads: grads.map { $0.map { $0 * scale } })
             let p = FloatComparison.firstBitDifference(folded.params, scaled.params)
             #expect(p == nil, "\(v.name) scale \(scale): params\(p ?? "")", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Runs on 2 and 3 threads give exactly the bits of `one`, the single-thread run.
+    static func expectOtherThreadCountsMatch(_ one: KernelRun, _ v: KernelVariant, params: [Float], grads: [[Float]],
+                                             sourceLocation: SourceLocation) {
+        for threads in [2, 3] {
+            let other = KernelHarness.kernel(v, params: params, grads: grads, parallel: Parallel(threads: threads, minimumPerThread: 16))
+            expectSameBits(one, other, v, "\(v.name) n=\(params.count) threads \(threads)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Parameters and every state buffer of two runs are bit-identical.
+    static func expectSameBits(_ a: KernelRun, _ b: KernelRun, _ v: KernelVariant, _ label: String, sourceLocation: SourceLocation) {
+        let p = FloatComparison.firstBitDifference(a.params, b.params)
+        #expect(p == nil, "\(label): params\(p ?? "")", sourceLocation: sourceLocation)
+        for k in 0..<v.stateCount {
+            let s = FloatComparison.firstBitDifference(a.state[k], b.state[k])
+            #expect(s == nil, "\(label): state \(k)\(s ?? "")", sourceLocation: sourceLocation)
         }
     }
 }
