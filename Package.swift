@@ -1,6 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The kernels' loops (StepLanes) are compiled twice: portably into StepKernels, and for
+/// x86-64-v3 into StepKernelsAVX2; StepKernels picks one at run time (InstructionSet).
+/// swiftc refuses `-target-cpu x86-64-v3`; haswell is the same feature level.
+#if arch(x86_64)
+let avx2Flags = ["-target-cpu", "haswell"]
+#else
+let avx2Flags: [String] = []
+#endif
+/// Bounds checks off in the kernels' release builds: their loops index raw pointers only.
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
 /// Layers as in DESIGN.md; dependencies only point down.
 let package = Package(
     name: "stepd",
@@ -19,8 +30,11 @@ let package = Package(
                        providers: [.apt(["libjansson-dev"])]),
         .target(name: "CStepIntrinsics"),
         .target(name: "StepJSON", dependencies: ["CJansson"]),
-        .target(name: "StepKernels", dependencies: ["CStepIntrinsics"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "StepLanes", dependencies: ["CStepIntrinsics"], swiftSettings: kernelSettings),
+        .target(name: "StepKernelsAVX2", dependencies: ["StepLanes"],
+                swiftSettings: kernelSettings + [.unsafeFlags(avx2Flags)]),
+        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "CStepIntrinsics"],
+                swiftSettings: kernelSettings),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
         .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),
         .target(name: "StepStore", dependencies: ["StepCore", "StepJSON"]),

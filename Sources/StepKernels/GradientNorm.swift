@@ -1,3 +1,6 @@
+import StepKernelsAVX2
+import StepLanes
+
 /// The first read of a step: sum of squares of the gradients in float64, which also detects
 /// non-finite values (a finite float32 squared cannot overflow a double, so the sum is finite
 /// exactly when every element is). The sum is taken over fixed chunks added in chunk order, so
@@ -6,14 +9,15 @@ public enum GradientNorm {
     public static let chunk = 1 << 16
 
     /// Sum of squares of `values[0..<count]`.
-    public static func sumOfSquares(_ values: UnsafePointer<Float>, count: Int, parallel: Parallel = .serial) -> Double {
+    public static func sumOfSquares(_ values: UnsafePointer<Float>, count: Int, parallel: Parallel = .serial,
+                                    on isa: InstructionSet = .detected) -> Double {
         let chunks = (count + chunk - 1) / chunk
-        if chunks <= 1 { return chunkSum(values, count) }
+        if chunks <= 1 { return chunkSum(values, count, on: isa) }
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { partial in
             let out = partial.baseAddress!
             parallel.forEachItem(count: chunks) { i in
                 let lo = i * chunk
-                out[i] = chunkSum(values + lo, min(chunk, count - lo))
+                out[i] = chunkSum(values + lo, min(chunk, count - lo), on: isa)
             }
             var total = 0.0
             for i in 0..<chunks { total += out[i] }
@@ -27,24 +31,7 @@ public enum GradientNorm {
         return (s.squareRoot(), s.isFinite)
     }
 
-    @inline(__always)
-    static func chunkSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        let raw = UnsafeRawPointer(x)
-        var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
-        var i = 0
-        while i + 8 <= n {
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let lo = SIMD4<Double>(v.lowHalf), hi = SIMD4<Double>(v.highHalf)
-            a0 += lo * lo
-            a1 += hi * hi
-            i += 8
-        }
-        var s = (a0 + a1).sum()
-        while i < n {
-            let d = Double(x[i])
-            s += d * d
-            i += 1
-        }
-        return s
+    static func chunkSum(_ x: UnsafePointer<Float>, _ n: Int, on isa: InstructionSet) -> Double {
+        isa == .avx2 ? AVX2Kernels.squareSum(x, n) : SquareSum.of(x, n)
     }
 }

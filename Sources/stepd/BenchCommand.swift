@@ -4,6 +4,8 @@ import StepKernels
 
 /// `stepd bench`: AdamW kernel throughput next to a plain memory-traffic loop measured in the
 /// same run, so the ratio means something on a shared, noisy machine.
+extension InstructionSet: ExpressibleByArgument {}
+
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -21,6 +23,9 @@ struct KernelBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Thread counts.")
     var threads: [Int] = [1, 2]
 
+    @Option(parsing: .upToNextOption, help: "Compiled copies of the kernel to run: portable, avx2 (default: every one this CPU runs).")
+    var isa: [InstructionSet] = InstructionSet.runnable
+
     @Option(help: "Seconds to spend per measurement (after a warm-up step).")
     var seconds: Double = 1.5
 
@@ -32,7 +37,7 @@ struct KernelBench: ParsableCommand {
 
     func run() throws {
         if !json {
-            print("optimizer  params      threads  s/step      Gparam/s  GB/s    baseline GB/s  ratio")
+            print("optimizer  isa       params      threads  s/step      Gparam/s  GB/s    baseline GB/s  ratio")
         }
         for n in params {
             let g = AlignedBuffer(count: n, filledWith: 0.01)
@@ -40,31 +45,33 @@ struct KernelBench: ParsableCommand {
             let m = AlignedBuffer(count: n), v = AlignedBuffer(count: n)
             for t in threads {
                 let parallel = Parallel(threads: t)
-                var step = 0
-                let kernel = timed(seconds) {
-                    step += 1
-                    let k = AdamW(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: step)
-                    parallel.forEachRange(count: n) { r in
-                        _ = k.update(params: p.pointer, grads: g.pointer, expAvg: m.pointer, expAvgSq: v.pointer,
-                                     maxExpAvgSq: nil, gradScale: 1, range: r)
-                    }
-                }
                 let baseline = timed(seconds) {
                     parallel.forEachRange(count: n) { r in
                         MemoryTraffic.readFourWriteThree(g.pointer, p.pointer, m.pointer, v.pointer, r)
                     }
                 }
-                let bytes = Double(n) * 28
-                let row: [(String, String)] = [
-                    ("optimizer", "\"adamw\""), ("params", "\(n)"), ("threads", "\(t)"),
-                    ("seconds_per_step", fmt(kernel, 6)), ("gparams_per_s", fmt(Double(n) / kernel / 1e9, 3)),
-                    ("gbytes_per_s", fmt(bytes / kernel / 1e9, 2)), ("baseline_gbytes_per_s", fmt(bytes / baseline / 1e9, 2)),
-                ]
-                if json {
-                    print("{" + row.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
-                } else {
-                    print(String(format: "adamw      %-11d %-8d %-11.6f %-9.3f %-7.2f %-14.2f %.0f%%", n, t, kernel,
-                                 Double(n) / kernel / 1e9, bytes / kernel / 1e9, bytes / baseline / 1e9, 100 * baseline / kernel))
+                for set in isa {
+                    var step = 0
+                    let kernel = timed(seconds) {
+                        step += 1
+                        let k = AdamW(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: step)
+                        parallel.forEachRange(count: n) { r in
+                            _ = k.update(params: p.pointer, grads: g.pointer, expAvg: m.pointer, expAvgSq: v.pointer,
+                                         maxExpAvgSq: nil, gradScale: 1, range: r, on: set)
+                        }
+                    }
+                    let bytes = Double(n) * 28
+                    let row: [(String, String)] = [
+                        ("optimizer", "\"adamw\""), ("isa", "\"\(set)\""), ("params", "\(n)"), ("threads", "\(t)"),
+                        ("seconds_per_step", fmt(kernel, 6)), ("gparams_per_s", fmt(Double(n) / kernel / 1e9, 3)),
+                        ("gbytes_per_s", fmt(bytes / kernel / 1e9, 2)), ("baseline_gbytes_per_s", fmt(bytes / baseline / 1e9, 2)),
+                    ]
+                    if json {
+                        print("{" + row.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+                    } else {
+                        print(String(format: "adamw      %-9@ %-11d %-8d %-11.6f %-9.3f %-7.2f %-14.2f %.0f%%", set.rawValue, n, t, kernel,
+                                     Double(n) / kernel / 1e9, bytes / kernel / 1e9, bytes / baseline / 1e9, 100 * baseline / kernel))
+                    }
                 }
             }
             if let torchPython {

@@ -33,6 +33,15 @@ import Testing
         #expect(abs(m.norm - want.squareRoot()) <= 1e-9 * want.squareRoot())
     }
 
+    @Test("every compiled copy gives the same bits", arguments: [1, 9, 1023, KernelLengths.large])
+    func sameBitsOnEveryInstructionSet(length: Int) {
+        let x = TestRandom.values(count: length, seed: 24, scale: 3)
+        let sums = InstructionSet.runnable.map { isa in
+            x.withUnsafeBufferPointer { GradientNorm.sumOfSquares($0.baseAddress!, count: length, parallel: Parallel(threads: 2), on: isa) }
+        }
+        #expect(Set(sums.map(\.bitPattern)).count == 1, "n=\(length): \(zip(InstructionSet.runnable, sums).map { "\($0)=\($1)" })")
+    }
+
     @Test("the empty gradient has norm 0 and is finite")
     func emptyGradientIsZeroAndFinite() {
         let m = Self.measure([])

@@ -3,10 +3,12 @@ import Testing
 
 /// What every update kernel must do, checked for every variant of every optimizer: the formula,
 /// thread and split invariance, non-finite and denormal behaviour, gradient-scale folding. The
-/// per-optimizer files hold the variants and what is particular to each rule.
+/// per-optimizer files hold the variants and what is particular to each rule. Every check runs
+/// on every compiled copy of the kernels this CPU can run (`InstructionSet`).
 @Suite struct KernelContractTests {
-    static let variants = AdamWKernelTests.variants + SGDKernelTests.variants
+    static let rules = AdamWKernelTests.variants + SGDKernelTests.variants
         + RMSPropKernelTests.variants + AdagradKernelTests.variants
+    static let variants = KernelVariant.onEveryInstructionSet(rules)
 
     @Test("matches torch's formula over three steps", arguments: variants, KernelLengths.small)
     func matchesTorchFormula(_ v: KernelVariant, length: Int) {
@@ -41,5 +43,16 @@ import Testing
     @Test("a folded gradient scale equals scaling the gradients", arguments: variants)
     func gradScaleFolding(_ v: KernelVariant) {
         KernelChecks.gradScaleEqualsScaledGradients(v)
+    }
+
+    @Test("the AVX2 copy gives the portable copy's bits, statistics included",
+          .enabled(if: InstructionSet.runnable.contains(.avx2), "this CPU does not run x86-64-v3 code"),
+          arguments: rules, [1, 7, 9, 1023, KernelLengths.large])
+    func avx2MatchesPortable(_ v: KernelVariant, length: Int) {
+        let (params, grads) = KernelHarness.inputs(length: length, steps: 2, seed: 13)
+        let portable = KernelHarness.kernel(v.on(.portable), params: params, grads: grads, gradScale: 0.75)
+        let avx2 = KernelHarness.kernel(v.on(.avx2), params: params, grads: grads, gradScale: 0.75)
+        KernelChecks.expectSameBits(portable, avx2, v, "\(v.name) n=\(length)", sourceLocation: #_sourceLocation)
+        #expect(portable.stats == avx2.stats, "\(v.name) n=\(length): \(portable.stats) vs \(avx2.stats)")
     }
 }

@@ -1,9 +1,10 @@
 import StepKernels
 
-/// Parameters and state buffers after a run.
+/// Parameters and state buffers after a run, and the kernel's statistics summed over its calls.
 struct KernelRun {
     var params: [Float]
     var state: [[Float]]
+    var stats = UpdateStats()
 }
 
 /// Runs a variant's SIMD kernel, or its scalar reference, over several steps of gradients.
@@ -16,6 +17,7 @@ enum KernelHarness {
         let state = (0..<v.stateCount).map { _ in AlignedBuffer(count: n, filledWith: v.initialState) }
         let pointers = state.map(\.pointer)
         let g = AlignedBuffer(count: n)
+        let stats = Locked(UpdateStats())
         for (k, stepGrads) in grads.enumerated() {
             precondition(stepGrads.count == n)
             stepGrads.withUnsafeBufferPointer { src in
@@ -24,15 +26,18 @@ enum KernelHarness {
             if let splits {
                 let bounds = [0] + splits.filter { $0 > 0 && $0 < n } + [n]
                 for i in 0..<(bounds.count - 1) where bounds[i] < bounds[i + 1] {
-                    _ = v.kernel(k + 1, p.pointer, g.pointer, pointers, gradScale, bounds[i]..<bounds[i + 1])
+                    let s = v.kernel(k + 1, p.pointer, g.pointer, pointers, gradScale, bounds[i]..<bounds[i + 1], v.isa)
+                    stats.withValue { $0 = $0 + s }
                 }
             } else {
+                // Ranges finish in any order; the sum is only compared between runs with one split.
                 parallel.forEachRange(count: n) { r in
-                    _ = v.kernel(k + 1, p.pointer, g.pointer, pointers, gradScale, r)
+                    let s = v.kernel(k + 1, p.pointer, g.pointer, pointers, gradScale, r, v.isa)
+                    stats.withValue { $0 = $0 + s }
                 }
             }
         }
-        return KernelRun(params: p.array, state: state.map(\.array))
+        return KernelRun(params: p.array, state: state.map(\.array), stats: stats.withValue { $0 })
     }
 
     /// The scalar torch formula, element by element.

@@ -11,4 +11,17 @@ typedef float stepd_float8 __attribute__((ext_vector_type(8)));
 static inline __attribute__((always_inline)) stepd_float8 stepd_sqrt8(stepd_float8 x) {
     return __builtin_elementwise_sqrt(x);
 }
+
+/*
+ * Whether this CPU and OS run x86-64-v3 code (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE): the level
+ * StepKernelsAVX2 is compiled for. Swift has no CPU-feature query of its own. Always 0 elsewhere.
+ */
+static inline int stepd_cpu_runs_x86_64_v3(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v3");
+#else
+    return 0;
+#endif
+}
 #endif

@@ -1,13 +1,13 @@
 /// torch.optim.RMSprop: squared-gradient average, optional centering by the gradient average,
 /// optional momentum buffer, weight decay added to the gradient.
 public struct RMSProp: Sendable {
-    let negLR: Float
-    let alpha: Float
-    let oneMinusAlpha: Float
-    let lerpSmall: Bool
-    let eps: Float
-    let weightDecay: Float
-    let momentum: Float
+    @usableFromInline let negLR: Float
+    @usableFromInline let alpha: Float
+    @usableFromInline let oneMinusAlpha: Float
+    @usableFromInline let lerpSmall: Bool
+    @usableFromInline let eps: Float
+    @usableFromInline let weightDecay: Float
+    @usableFromInline let momentum: Float
     public let centered: Bool
 
     public var usesMomentum: Bool { momentum > 0 }
@@ -23,7 +23,9 @@ public struct RMSProp: Sendable {
         self.centered = centered
     }
 
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    /// Reached through `update` (StepKernels), which picks the instruction set.
+    @inlinable @inline(__always)
+    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        squareAvg: UnsafeMutablePointer<Float>, gradAvg: UnsafeMutablePointer<Float>?,
                        momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()

@@ -1,9 +1,9 @@
 /// torch.optim.Adagrad: a running sum of squared gradients (started at
 /// `initial_accumulator_value`) and a learning rate decayed as lr / (1 + (t-1)*lr_decay).
 public struct Adagrad: Sendable {
-    let negCLR: Float
-    let eps: Float
-    let weightDecay: Float
+    @usableFromInline let negCLR: Float
+    @usableFromInline let eps: Float
+    @usableFromInline let weightDecay: Float
 
     public init(lr: Double, lrDecay: Double, eps: Double, weightDecay: Double, step: Int) {
         negCLR = Float(-(lr / (1 + Double(step - 1) * lrDecay)))
@@ -11,7 +11,9 @@ public struct Adagrad: Sendable {
         self.weightDecay = Float(weightDecay)
     }
 
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    /// Reached through `update` (StepKernels), which picks the instruction set.
+    @inlinable @inline(__always)
+    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound

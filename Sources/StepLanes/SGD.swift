@@ -2,12 +2,12 @@
 /// The first step with momentum copies the gradient into the buffer without dampening, as torch
 /// does when the buffer does not exist yet.
 public struct SGD: Sendable {
-    let negLR: Float
-    let weightDecay: Float
-    let momentum: Float
-    let oneMinusDampening: Float
-    let nesterov: Bool
-    let firstStep: Bool
+    @usableFromInline let negLR: Float
+    @usableFromInline let weightDecay: Float
+    @usableFromInline let momentum: Float
+    @usableFromInline let oneMinusDampening: Float
+    @usableFromInline let nesterov: Bool
+    @usableFromInline let firstStep: Bool
 
     public var usesMomentum: Bool { momentum != 0 }
 
@@ -20,7 +20,9 @@ public struct SGD: Sendable {
         firstStep = step == 1
     }
 
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    /// Reached through `update` (StepKernels), which picks the instruction set.
+    @inlinable @inline(__always)
+    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound

@@ -16,18 +16,18 @@ import Darwin
 /// `maximize`, clipping and the accumulation mean arrive folded into one gradient scale.
 public struct AdamW: Sendable {
     /// Decoupled weight decay (AdamW) or L2 added to the gradient (Adam).
-    public var decoupled: Bool
-    public var amsgrad: Bool
-    let decay: Float          // 1 - lr*wd, or 1
-    let l2: Float             // wd for coupled Adam, else 0
-    let beta2: Float
-    let oneMinusBeta1: Float
-    let oneMinusBeta2: Float
+    public let decoupled: Bool
+    public let amsgrad: Bool
+    @usableFromInline let decay: Float          // 1 - lr*wd, or 1
+    @usableFromInline let l2: Float             // wd for coupled Adam, else 0
+    @usableFromInline let beta2: Float
+    @usableFromInline let oneMinusBeta1: Float
+    @usableFromInline let oneMinusBeta2: Float
     /// 1/sqrt(1 - b2^t): a multiply instead of torch's divide (within an ulp; divides are
     /// the kernel's bottleneck on SSE).
-    let inverseBias2Sqrt: Float
-    let eps: Float
-    let negStepSize: Float
+    @usableFromInline let inverseBias2Sqrt: Float
+    @usableFromInline let eps: Float
+    @usableFromInline let negStepSize: Float
 
     /// - Parameter step: the 1-based step being taken.
     public init(lr: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double,
@@ -49,7 +49,7 @@ public struct AdamW: Sendable {
     /// `decoupled` and `amsgrad` are constants in each copy of the loop. The first moment uses
     /// torch's small-weight lerp form, `m + (1-b1)*(g - m)`, for every beta1 (torch switches
     /// form for beta1 <= 0.5; the results differ in the last bit at most).
-    @inline(__always)
+    @inlinable @inline(__always)
     func lanes(_ p: inout Lanes, _ g: Lanes, _ m: inout Lanes, _ v: inout Lanes, _ vmax: inout Lanes,
                gradScale: Float, decoupled: Bool, amsgrad: Bool) {
         var g = g * gradScale
@@ -69,7 +69,9 @@ public struct AdamW: Sendable {
     }
 
     /// Updates `range` of the session's buffers in one pass. `maxExpAvgSq` is used only with amsgrad.
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    /// Reached through `update` (StepKernels), which picks the instruction set.
+    @inlinable @inline(__always)
+    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
                        maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
         let vmaxBuffer = amsgrad ? maxExpAvgSq : nil
@@ -83,7 +85,8 @@ public struct AdamW: Sendable {
         }
     }
 
-    private func run<Decoupled: KernelFlag, AMSGrad: KernelFlag>(
+    @inlinable @inline(__always)
+    func run<Decoupled: KernelFlag, AMSGrad: KernelFlag>(
         _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
         _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
         _ gradScale: Float, _ range: Range<Int>, _: Decoupled.Type, _: AMSGrad.Type

@@ -5,19 +5,23 @@ import CStepIntrinsics
 /// back lane by lane, so the tail runs the very same instructions as the body and gives
 /// bit-identical results wherever a range is split. Kernels loop with a plain `while`: a
 /// closure-taking helper was not inlined and kept the accumulators in memory (5x slower).
-typealias Lanes = SIMD8<Float>
+///
+/// Everything in this module is `@inlinable` on purpose: the loops are compiled into each
+/// instruction-set module (StepKernels portably, StepKernelsAVX2 for x86-64-v3) with that
+/// module's code generation flags. Nothing here should run uninlined.
+@usableFromInline package typealias Lanes = SIMD8<Float>
 
 extension SIMD8 where Scalar == Float {
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>, _ i: Int, _ valid: Int) -> SIMD8<Float> {
+    @inlinable @inline(__always)
+    package static func load(_ p: UnsafePointer<Float>, _ i: Int, _ valid: Int) -> SIMD8<Float> {
         if valid >= 8 { return UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) }
         var v = SIMD8<Float>()
         for k in 0..<valid { v[k] = p[i + k] }
         return v
     }
 
-    @inline(__always)
-    func store(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ valid: Int) {
+    @inlinable @inline(__always)
+    package func store(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ valid: Int) {
         if valid >= 8 {
             UnsafeMutableRawPointer(p + i).storeBytes(of: self, as: SIMD8<Float>.self)
             return
@@ -27,8 +31,8 @@ extension SIMD8 where Scalar == Float {
 
     /// Vector square root through the C header: Swift's own `squareRoot()` on SIMD8 becomes
     /// eight scalar square roots.
-    @inline(__always)
-    var sqrt: SIMD8<Float> { stepd_sqrt8(self) }
+    @inlinable @inline(__always)
+    package var sqrt: SIMD8<Float> { stepd_sqrt8(self) }
 }
 
 /// What an update pass learns for free while it streams: sums of squares of the change it made
@@ -47,19 +51,21 @@ public struct UpdateStats: Sendable, Equatable {
 }
 
 /// Lane accumulators behind `UpdateStats`; padding lanes of a tail are left out.
-struct StatsAccumulator {
-    var update = SIMD8<Float>()
-    var param = SIMD8<Float>()
+@usableFromInline package struct StatsAccumulator {
+    @usableFromInline var update = SIMD8<Float>()
+    @usableFromInline var param = SIMD8<Float>()
 
-    @inline(__always)
-    mutating func add(old: SIMD8<Float>, new: SIMD8<Float>) {
+    @inlinable package init() {}
+
+    @inlinable @inline(__always)
+    package mutating func add(old: SIMD8<Float>, new: SIMD8<Float>) {
         let d = new - old
         update += d * d
         param += new * new
     }
 
-    @inline(__always)
-    mutating func add(old: SIMD8<Float>, new: SIMD8<Float>, valid: Int) {
+    @inlinable @inline(__always)
+    package mutating func add(old: SIMD8<Float>, new: SIMD8<Float>, valid: Int) {
         let d = new - old
         if valid >= 8 {
             update += d * d
@@ -72,7 +78,8 @@ struct StatsAccumulator {
         }
     }
 
-    var stats: UpdateStats {
+    @inlinable
+    package var stats: UpdateStats {
         var s = UpdateStats()
         s.updateSquares = Double(update.sum())
         s.paramSquares = Double(param.sum())
@@ -82,6 +89,6 @@ struct StatsAccumulator {
 
 /// A compile-time switch for a kernel's loop: a generic parameter of this type makes the
 /// compiler emit one loop per setting, with the test folded away.
-protocol KernelFlag { static var isOn: Bool { get } }
-enum FlagOn: KernelFlag { static var isOn: Bool { true } }
-enum FlagOff: KernelFlag { static var isOn: Bool { false } }
+@usableFromInline package protocol KernelFlag { static var isOn: Bool { get } }
+@usableFromInline package enum FlagOn: KernelFlag { @inlinable package static var isOn: Bool { true } }
+@usableFromInline package enum FlagOff: KernelFlag { @inlinable package static var isOn: Bool { false } }
