@@ -1,33 +1,40 @@
-"""torch.optim.AdamW(fused=True) on CPU at the sizes `stepd bench kernel` uses, for a side-by-side
-figure. Prints one JSON object per line in the same format as `stepd bench kernel --json`.
+"""torch.optim.AdamW(fused=True) on CPU, driven by `stepd bench kernel --torch-python PY` so that
+torch and stepd are measured in alternating rounds of one run (the machine's speed drifts by
+±25% within minutes, so only interleaved figures compare).
 
-    python bench/torch_adamw.py --params 10000000 50000000 --threads 1 2
+Reads one request per line on stdin, `PARAMS THREADS SECONDS`, and answers each with one JSON
+line: the median seconds per `opt.step()` over about SECONDS of steps, after one warm-up step.
+By hand:
+
+    echo "10000000 2 1.5" | python bench/torch_adamw.py
 """
-import argparse
 import json
+import sys
 import time
 
 import torch
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--params", type=int, nargs="+", default=[1_000_000, 10_000_000, 50_000_000])
-parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-parser.add_argument("--seconds", type=float, default=1.5)
-args = parser.parse_args()
+current = None  # (params, optimizer): kept between requests of the same size
 
-for n in args.params:
-    p = torch.nn.Parameter(torch.full((n,), 0.5))
-    p.grad = torch.full((n,), 0.01)
-    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, fused=True)
-    for t in args.threads:
-        torch.set_num_threads(t)
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    n, threads, seconds = line.split()
+    n, threads, seconds = int(n), int(threads), float(seconds)
+    if current is None or current[0] != n:
+        current = None  # free the previous size's tensors first
+        p = torch.nn.Parameter(torch.full((n,), 0.5))
+        p.grad = torch.full((n,), 0.01)
+        current = (n, torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, fused=True))
+    opt = current[1]
+    torch.set_num_threads(threads)
+    opt.step()
+    samples = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or len(samples) < 3:
+        t0 = time.perf_counter()
         opt.step()
-        samples = []
-        start = time.perf_counter()
-        while time.perf_counter() - start < args.seconds or len(samples) < 3:
-            t0 = time.perf_counter()
-            opt.step()
-            samples.append(time.perf_counter() - t0)
-        s = sorted(samples)[len(samples) // 2]
-        print(json.dumps({"optimizer": "torch_adamw_fused", "params": n, "threads": t, "seconds_per_step": round(s, 6),
-                          "gparams_per_s": round(n / s / 1e9, 3), "gbytes_per_s": round(28 * n / s / 1e9, 2)}), flush=True)
+        samples.append(time.perf_counter() - t0)
+    s = sorted(samples)[len(samples) // 2]
+    print(json.dumps({"optimizer": "torch_adamw_fused", "params": n, "threads": threads, "torch": torch.__version__,
+                      "seconds_per_step": s}), flush=True)

@@ -61,3 +61,14 @@ extension Adagrad {
         }
     }
 }
+
+extension MemoryTraffic {
+    /// The benchmark's yardstick: reads four float32 streams and writes three, as an AdamW step does.
+    package static func run(grads: UnsafePointer<Float>, params: UnsafeMutablePointer<Float>, expAvg: UnsafeMutablePointer<Float>,
+                           expAvgSq: UnsafeMutablePointer<Float>, range: Range<Int>, on isa: InstructionSet = .detected) {
+        switch isa {
+        case .avx2: AVX2Kernels.memoryTraffic(grads, params, expAvg, expAvgSq, range)
+        case .portable: readFourWriteThree(grads, params, expAvg, expAvgSq, range)
+        }
+    }
+}

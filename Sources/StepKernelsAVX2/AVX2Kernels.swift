@@ -33,4 +33,9 @@ package enum AVX2Kernels {
     package static func squareSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
         SquareSum.of(x, n)
     }
+
+    package static func memoryTraffic(_ g: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>,
+                                      _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+        MemoryTraffic.readFourWriteThree(g, p, m, v, r)
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import StepKernels
 import StepServer
 
 /// `stepd serve` (and plain `stepd`): the HTTP server.
@@ -41,7 +42,7 @@ struct ServeCommand: ParsableCommand {
         if let threads { config.threads = threads }
         let server = HTTPServer(router: service.router(), configuration: config, logger: Logger(label: "stepd.http"))
         try server.start()
-        logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count))")
+        logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected))")
 
         let done = DispatchSemaphore(value: 0)
         var sources: [DispatchSourceSignal] = []

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+
+/// bench/torch_adamw.py kept running for a whole benchmark, so torch can be measured inside each
+/// round instead of once after all of ours (one line out, one JSON line back per measurement).
+final class TorchAdamW {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var pending = Data()
+    private(set) var version = "?"
+
+    init(python: String, script: String) throws {
+        process.executableURL = URL(fileURLWithPath: python.hasPrefix("/") ? python : (which(python) ?? python))
+        process.arguments = [script]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+    }
+
+    /// Median seconds per `opt.step()` over about `seconds` of steps.
+    func secondsPerStep(params: Int, threads: Int, seconds: Double) throws -> Double {
+        input.fileHandleForWriting.write(Data("\(params) \(threads) \(seconds)\n".utf8))
+        let line = try readLine()
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let s = object["seconds_per_step"] as? Double else {
+            throw ValidationError("bench/torch_adamw.py answered \(line.debugDescription), expected a JSON object with seconds_per_step")
+        }
+        version = object["torch"] as? String ?? version
+        return s
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    private func readLine() throws -> String {
+        while true {
+            if let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                pending = Data(pending[(nl + 1)...])
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                throw ValidationError("bench/torch_adamw.py exited (status \(process.isRunning ? "running" : String(process.terminationStatus))); is torch installed for that Python?")
+            }
+            pending.append(chunk)
+        }
+    }
+}
