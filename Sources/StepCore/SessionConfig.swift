@@ -48,10 +48,8 @@ public struct SessionConfig: Sendable {
     public static func parse(_ value: JSONValue) throws(SessionError) -> (SessionConfig, [ParamInit]) {
         do {
             return try parseFields(value)
-        } catch let e as JSONFieldError {
-            throw SessionError(e)
         } catch {
-            throw SessionError.invalid(field: "", detail: "\(error)")
+            throw SessionError(error)
         }
     }
 

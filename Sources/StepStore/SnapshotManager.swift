@@ -108,7 +108,7 @@ public final class SnapshotManager: @unchecked Sendable {
     public func created(_ s: Session) throws {
         let t = track(s.id)
         lock.withLock { t.deleted = false }
-        try t.queue.sync { try write(s, t) }
+        _ = try t.queue.sync { try write(s, t) }
     }
 
     /// After a step, PUT params or PATCH. Synchronous with `every_steps: 1`, else queued.
@@ -118,7 +118,7 @@ public final class SnapshotManager: @unchecked Sendable {
         let (dirty, sinceStep) = lock.withLock { (t.writtenVersion != s.version, s.step - t.writtenStep) }
         guard dirty, p.everySteps > 0 else { return }
         if p.everySteps == 1 {
-            try t.queue.sync { try write(s, t) }
+            _ = try t.queue.sync { try write(s, t) }
         } else if sinceStep >= p.everySteps || sinceStep < 0 {
             enqueue(s, t)
         }

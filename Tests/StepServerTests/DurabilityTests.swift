@@ -178,7 +178,7 @@ import Testing
 
         // Break the disk: the session's directory becomes a plain file.
         try FileManager.default.moveItem(atPath: sessionDir, toPath: sessionDir + ".aside")
-        FileManager.default.createFile(atPath: sessionDir, contents: Data("not a directory".utf8))
+        #expect(FileManager.default.createFile(atPath: sessionDir, contents: Data("not a directory".utf8)))
         let failing: HTTPHeaders = ["Content-Type": "application/octet-stream", "Idempotency-Key": "step-1"]
         let r = send(.post, "/v1/sessions/d/steps", Self.gradient(1).littleEndianBytes, failing)
         #expect(r.status.code == 507)
