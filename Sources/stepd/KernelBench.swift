@@ -26,6 +26,9 @@ struct KernelBench: ParsableCommand {
     @Option(help: "Seconds per measurement (after a warm-up step).")
     var seconds = 0.4
 
+    @Flag(help: "Measure the usual training step instead of the bare update: the gradient norm, then the update clipped to norm 1 (torch: clip_grad_norm_ then step). stepd folds the clip into the update; torch rewrites the gradients.")
+    var clip = false
+
     @Flag(help: "One JSON object per line.")
     var json = false
 
@@ -42,7 +45,7 @@ struct KernelBench: ParsableCommand {
         let torch = try torchPython.map { try TorchAdamW(python: $0, script: Self.repository.appendingPathComponent("bench/torch_adamw.py").path) }
         defer { torch?.stop() }
         if !json {
-            print("kernel          params     threads  Gparam/s (range)        GB/s    baseline GB/s  of baseline     vs torch")
+            print("kernel               params     threads  Gparam/s (range)        GB/s    baseline GB/s  of baseline     vs torch")
         }
         for n in params {
             let g = AlignedBuffer(count: n, filledWith: 0.01)
@@ -62,23 +65,29 @@ struct KernelBench: ParsableCommand {
                     for set in isa {
                         kernelSeconds[set, default: []].append(timed(seconds) {
                             step += 1
+                            var scale: Float = 1
+                            if clip {
+                                // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
+                                let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
+                                scale = Float(min(1, 1 / (norm + 1e-6)))
+                            }
                             let k = AdamW(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: step)
                             parallel.forEachRange(count: n) { r in
                                 _ = k.update(params: p.pointer, grads: g.pointer, expAvg: m.pointer, expAvgSq: v.pointer,
-                                             maxExpAvgSq: nil, gradScale: 1, range: r, on: set)
+                                             maxExpAvgSq: nil, gradScale: scale, range: r, on: set)
                             }
                         })
                     }
-                    if let torch { torchSeconds.append(try torch.secondsPerStep(params: n, threads: t, seconds: seconds)) }
+                    if let torch { torchSeconds.append(try torch.secondsPerStep(params: n, threads: t, seconds: seconds, clip: clip)) }
                 }
                 for set in isa {
-                    let row = BenchRow(name: "adamw \(set)", params: n, threads: t, seconds: kernelSeconds[set]!, baseline: baseline,
+                    let row = BenchRow(name: "adamw\(clip ? "+clip" : "") \(set)", params: n, threads: t, seconds: kernelSeconds[set]!, baseline: baseline,
                                        torch: torchSeconds.isEmpty ? nil : torchSeconds)
-                    print(json ? row.json(["optimizer": "\"adamw\"", "isa": "\"\(set)\""]) : row.text)
+                    print(json ? row.json(["optimizer": "\"adamw\"", "isa": "\"\(set)\"", "clip": "\(clip)"]) : row.text)
                 }
                 if let torch {
-                    let row = BenchRow(name: "torch fused", params: n, threads: t, seconds: torchSeconds, baseline: baseline, torch: nil)
-                    print(json ? row.json(["optimizer": "\"torch_adamw_fused\"", "torch": "\"\(torch.version)\""]) : row.text)
+                    let row = BenchRow(name: clip ? "torch clip+fused" : "torch fused", params: n, threads: t, seconds: torchSeconds, baseline: baseline, torch: nil)
+                    print(json ? row.json(["optimizer": "\"torch_adamw_fused\"", "clip": "\(clip)", "torch": "\"\(torch.version)\""]) : row.text)
                 }
             }
         }
@@ -111,7 +120,7 @@ struct BenchRow {
         let range = "\(fmt(gparams.min()!, 2))–\(fmt(gparams.max()!, 2))"
         let base = "\(fmt(100 * median(ofBaseline), 0))% (\(fmt(100 * ofBaseline.min()!, 0))–\(fmt(100 * ofBaseline.max()!, 0)))"
         let vs = vsTorch.map { "\(fmt(median($0), 2))x (\(fmt($0.min()!, 2))–\(fmt($0.max()!, 2)))" } ?? ""
-        return name.padding(toLength: 16, withPad: " ", startingAt: 0)
+        return name.padding(toLength: 21, withPad: " ", startingAt: 0)
             + String(params).padding(toLength: 11, withPad: " ", startingAt: 0)
             + String(threads).padding(toLength: 9, withPad: " ", startingAt: 0)
             + "\(fmt(median(gparams), 3)) (\(range))".padding(toLength: 24, withPad: " ", startingAt: 0)

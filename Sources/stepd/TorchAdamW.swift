@@ -17,9 +17,9 @@ final class TorchAdamW {
         try process.run()
     }
 
-    /// Median seconds per `opt.step()` over about `seconds` of steps.
-    func secondsPerStep(params: Int, threads: Int, seconds: Double) throws -> Double {
-        input.fileHandleForWriting.write(Data("\(params) \(threads) \(seconds)\n".utf8))
+    /// Median seconds per `opt.step()` (after `clip_grad_norm_` with `clip`) over about `seconds` of steps.
+    func secondsPerStep(params: Int, threads: Int, seconds: Double, clip: Bool) throws -> Double {
+        input.fileHandleForWriting.write(Data("\(params) \(threads) \(seconds)\(clip ? " clip" : "")\n".utf8))
         let line = try readLine()
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let s = object["seconds_per_step"] as? Double else {
