@@ -14,12 +14,18 @@ final class TorchAdamW {
         process.arguments = [script]
         process.standardInput = input
         process.standardOutput = output
+        // A script that dies (no torch, say) must give an error here, not a SIGPIPE that ends the run.
+        signal(SIGPIPE, SIG_IGN)
         try process.run()
     }
 
     /// Median seconds per `opt.step()` (after `clip_grad_norm_` with `clip`) over about `seconds` of steps.
     func secondsPerStep(params: Int, threads: Int, seconds: Double, clip: Bool) throws -> Double {
-        input.fileHandleForWriting.write(Data("\(params) \(threads) \(seconds)\(clip ? " clip" : "")\n".utf8))
+        do {
+            try input.fileHandleForWriting.write(contentsOf: Data("\(params) \(threads) \(seconds)\(clip ? " clip" : "")\n".utf8))
+        } catch {
+            throw ValidationError("bench/torch_adamw.py is not reading its input (\(error)); is torch installed for that Python?")
+        }
         let line = try readLine()
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let s = object["seconds_per_step"] as? Double else {
