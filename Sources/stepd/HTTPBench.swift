@@ -148,7 +148,7 @@ func timed(_ budget: Double, _ body: () throws -> Void) throws -> Double {
 @discardableResult
 func runProcess(_ tool: String, _ args: [String]) throws -> String {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool.hasPrefix("/") ? tool : (which(tool) ?? tool))
+    p.executableURL = executableURL(tool)
     p.arguments = args
     let out = Pipe()
     p.standardOutput = out
@@ -159,6 +159,11 @@ func runProcess(_ tool: String, _ args: [String]) throws -> String {
     let text = String(decoding: data, as: UTF8.self)
     guard p.terminationStatus == 0 else { throw ValidationError("\(tool) \(args.joined(separator: " ")) failed:\n\(text)") }
     return text
+}
+
+/// `tool` as given when it is an absolute path, else found on PATH.
+func executableURL(_ tool: String) -> URL {
+    URL(fileURLWithPath: tool.hasPrefix("/") ? tool : (which(tool) ?? tool))
 }
 
 func which(_ tool: String) -> String? {

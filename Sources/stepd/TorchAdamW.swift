@@ -10,7 +10,7 @@ final class TorchAdamW {
     private(set) var version = "?"
 
     init(python: String, script: String) throws {
-        process.executableURL = URL(fileURLWithPath: python.hasPrefix("/") ? python : (which(python) ?? python))
+        process.executableURL = executableURL(python)
         process.arguments = [script]
         process.standardInput = input
         process.standardOutput = output
