@@ -22,6 +22,11 @@ public final class Session: @unchecked Sendable {
     /// it move stops rather than send a mix of two steps.
     private var paramsVersion: UInt64 = 0
     private var lastParamNorm: Double = 0
+    /// Set once, when the registry drops this session (DELETE, or a checkpoint PUT replacing
+    /// it). From then on every change is refused and no snapshot of it is taken, so a request
+    /// still uploading when its session went away can neither be applied nor write the session
+    /// back to disk.
+    private var retired = false
 
     public init(id: String, config: SessionConfig, inits: [ParamInit], parallel: Parallel = .machine) {
         self.id = id
@@ -50,8 +55,13 @@ public final class Session: @unchecked Sendable {
         lastParamNorm = image.history.last?.paramNorm ?? lastParamNorm
         _version = image.version
         if let p = image.pending {
-            guard config.accumulation.contributions > 1, p.sum.count == n else {
+            let acc = config.accumulation
+            guard acc.contributions > 1, p.sum.count == n else {
                 throw .invalid(field: "accumulation", detail: "pending contributions do not fit this session's accumulation or size")
+            }
+            guard p.seen.count < acc.contributions, Set(p.seen).count == p.seen.count, p.losses.count <= p.seen.count,
+                  p.seen.allSatisfy({ (0..<acc.workers).contains($0.worker) && (0..<acc.microBatches).contains($0.microBatch) }) else {
+                throw .invalid(field: "accumulation.seen", detail: "pending contributions must be distinct [worker, micro_batch] pairs within \(acc.workers) workers × \(acc.microBatches) micro-batches, fewer than \(acc.contributions), with at most one loss each")
             }
             pending = PendingAccumulation(p)
         }
@@ -79,6 +89,15 @@ public final class Session: @unchecked Sendable {
     /// Bumped by every change; a snapshot is due when it differs from the last one written.
     public var version: UInt64 { locked { _version } }
     public var parameterCount: Int { state.params.count }
+    public var isRetired: Bool { locked { retired } }
+
+    /// Marks the session as gone. Waits for a change in progress to finish, so once this
+    /// returns no change can land on it any more.
+    public func retire() { locked { retired = true } }
+
+    private func checkLive() throws(SessionError) {
+        if retired { throw .retired(id: id) }
+    }
     public var byteCount: Int { state.byteCount }
 
     // MARK: Steps
@@ -103,6 +122,7 @@ public final class Session: @unchecked Sendable {
             if spareGradients == nil { spareGradients = upload.buffer }
             lock.unlock()
         }
+        try checkLive()
         if let key = idempotencyKey, var earlier = idempotency[key] {
             earlier.replayed = true
             return earlier
@@ -316,6 +336,7 @@ public final class Session: @unchecked Sendable {
     public func replaceParams(_ upload: GradientUpload, expectedStep: Int? = nil) throws(SessionError) -> Int {
         lock.lock()
         defer { lock.unlock() }
+        try checkLive()
         if let expectedStep, expectedStep != _step { throw .stale(expected: expectedStep, current: _step) }
         try upload.validateForParams()
         let n = _config.layout.count
@@ -343,6 +364,7 @@ public final class Session: @unchecked Sendable {
     public func patch(_ patch: JSONValue) throws(SessionError) -> SessionConfig {
         lock.lock()
         defer { lock.unlock() }
+        try checkLive()
         let next = try _config.patched(with: patch)
         let have = Set(state.roles.map(\.role))
         for (role, _) in StateRole.roles(for: next) where !have.contains(role) {
@@ -390,10 +412,18 @@ public final class Session: @unchecked Sendable {
 
     /// A copy of the whole session, taken under the lock (the only time a snapshot holds it).
     public func capture(historyTail: Int = 1000) -> SessionImage {
-        locked {
-            SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail),
-                         version: _version, pending: pending?.captured)
-        }
+        locked { captureLocked(historyTail: historyTail) }
+    }
+
+    /// A copy for a snapshot, or nil once the session is retired: the check and the copy are
+    /// one critical section, so a snapshot write racing a DELETE cannot save the session again.
+    public func captureIfLive(historyTail: Int = 1000) -> SessionImage? {
+        locked { retired ? nil : captureLocked(historyTail: historyTail) }
+    }
+
+    private func captureLocked(historyTail: Int) -> SessionImage {
+        SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail),
+                     version: _version, pending: pending?.captured)
     }
 }
 

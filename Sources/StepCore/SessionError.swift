@@ -13,6 +13,9 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
     case capacity(String)
     /// `If-Match` named a step the session has moved past (412).
     case stale(expected: Int, current: Int)
+    /// The session was deleted or replaced while the request was in flight (404): nothing
+    /// that was still on its way may bring it back.
+    case retired(id: String)
 
     public init(_ e: JSONFieldError) { self = .invalid(field: e.field, detail: e.message) }
 
@@ -21,6 +24,7 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalid(let field, let detail): field.isEmpty ? detail : "\(field): \(detail)"
         case .conflict(let s), .nonFinite(let s), .capacity(let s): s
         case .stale(let expected, let current): "the request expected step \(expected), but the session is at step \(current)"
+        case .retired(let id): "session \"\(id.prefix(80))\" was deleted or replaced while this request was in flight; nothing was applied"
         }
     }
 }

@@ -43,14 +43,22 @@ public struct PendingContributions: @unchecked Sendable {
         var r = try JSONObjectReader(json, path: "accumulation")
         var seen: [Contribution] = []
         for (i, pair) in (try r.array("seen") ?? []).enumerated() {
-            guard case .array(let wm) = pair, wm.count == 2, case .number(let w) = wm[0], case .number(let m) = wm[1] else {
-                throw JSONFieldError(field: "accumulation.seen[\(i)]", "expected [worker, micro_batch]")
+            // Range-checked before conversion: Int(1e300) traps, and this comes from a file.
+            guard case .array(let wm) = pair, wm.count == 2, case .number(let w) = wm[0], case .number(let m) = wm[1],
+                  let worker = Self.index(w), let micro = Self.index(m) else {
+                throw JSONFieldError(field: "accumulation.seen[\(i)]", "expected [worker, micro_batch], two integers in 0...\(Int32.max), got \(pair.preview)")
             }
-            seen.append(Contribution(worker: Int(w), microBatch: Int(m)))
+            seen.append(Contribution(worker: worker, microBatch: micro))
         }
         let losses = try (r.array("losses") ?? []).enumerated().map { i, v throws(JSONFieldError) in
             try JSONObjectReader.number(v, field: "accumulation.losses[\(i)]")
         }
-        self.init(sum: sum, seen: seen, losses: losses, finite: try r.bool("finite") ?? true)
+        let finite = try r.bool("finite") ?? true
+        try r.finish()
+        self.init(sum: sum, seen: seen, losses: losses, finite: finite)
+    }
+
+    private static func index(_ d: Double) -> Int? {
+        d == d.rounded() && d >= 0 && d <= Double(Int32.max) ? Int(d) : nil
     }
 }

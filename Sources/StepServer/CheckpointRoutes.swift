@@ -26,7 +26,8 @@ extension StepService {
         }
     }
 
-    /// Loads a checkpoint body into a session under `id`.
+    /// Loads a checkpoint body into a session under `id`. The config is read first and the
+    /// registry's limits checked against it; only then are the tensors loaded, inside `make`.
     func restore(checkpoint bytes: [UInt8], id: String?, replace: Bool) throws -> HTTPResponse {
         let file: SafetensorsFile
         do {
@@ -35,25 +36,22 @@ extension StepService {
         } catch {
             throw HTTPError.unprocessable(field: "body", detail: "not a valid stepd checkpoint: \(error)")
         }
-        var image = try SessionCheckpoint.image(from: file, id: id)
-        if let id { image.id = id }
-        let (config, _) = try SessionConfig.parse(image.config)
+        let (config, _) = try SessionCheckpoint.config(of: file)
+        let targetID = id ?? file.metadata["session_id"]
         let build: (String) throws -> Session = { [parallel] id in
-            var named = image
-            named.id = id
-            return try Session(restoring: named, parallel: parallel)
+            try Session(restoring: try SessionCheckpoint.image(from: file, id: id), parallel: parallel)
         }
         let session: Session
         var created = true
-        if replace {
-            (session, created) = try registry.put(id: image.id, config: config, make: build)
+        if replace, let targetID {
+            (session, created) = try registry.put(id: targetID, config: config, make: build)
         } else {
-            session = try registry.create(id: image.id, config: config, make: build)
+            session = try registry.create(id: targetID, config: config, make: build)
         }
         do {
             try persistence.sessionCreated(session)
         } catch {
-            if created { registry.remove(session.id) }
+            if created { try? registry.remove(session) { persistence.sessionDeleted(session.id) } }
             throw error
         }
         return .json(session.summary(), status: created ? .created : .ok,

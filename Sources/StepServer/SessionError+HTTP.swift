@@ -11,6 +11,7 @@ extension SessionError: HTTPErrorConvertible {
         case .nonFinite(let detail): return .unprocessable(field: "grads", detail: detail)
         case .capacity(let detail): return .insufficientStorage(detail)
         case .stale: return .preconditionFailed(description)
+        case .retired: return .notFound(description)
         }
     }
 }

@@ -1,9 +1,15 @@
 import Foundation
 import StepCore
 
-/// The sessions of one server, behind one lock (held only to look up, insert or remove; a
+/// The sessions of one server, behind one lock (held only to look up or change an entry; a
 /// step holds its own session's lock). Enforces the session-count and memory limits before
 /// anything is allocated.
+///
+/// Each id moves through explicit states, so requests racing on one id cannot interleave
+/// halfway: while an id is being created, replaced (checkpoint PUT) or deleted, a second
+/// create, replace or delete of it is refused with 409, and the session that leaves the
+/// registry is retired (`Session.retire()`), so a step or PUT still in flight on it fails
+/// instead of being applied to, or snapshotted from, a session nobody can see.
 public final class SessionRegistry: @unchecked Sendable {
     public struct Limits: Sendable {
         public var maxSessions: Int
@@ -15,10 +21,33 @@ public final class SessionRegistry: @unchecked Sendable {
         }
     }
 
+    private enum Entry {
+        /// `make` is building it; the bytes are reserved.
+        case creating(bytes: Int)
+        case live(Session, bytes: Int)
+        /// A checkpoint is being loaded over `old`, which keeps serving until the swap.
+        case replacing(old: Session, oldBytes: Int, newBytes: Int)
+        /// Retired and out of the listing; its snapshots are being removed.
+        case deleting(bytes: Int)
+
+        var bytes: Int {
+            switch self {
+            case .creating(let b), .live(_, let b), .deleting(let b): b
+            case .replacing(_, let old, let new): max(old, new)
+            }
+        }
+
+        var visible: Session? {
+            switch self {
+            case .live(let s, _), .replacing(let s, _, _): s
+            case .creating, .deleting: nil
+            }
+        }
+    }
+
     public let limits: Limits
     private let lock = NSLock()
-    private var sessions: [String: Session] = [:]
-    private var reservedBytes: [String: Int] = [:]
+    private var entries: [String: Entry] = [:]
 
     public init(limits: Limits = Limits()) { self.limits = limits }
 
@@ -36,6 +65,16 @@ public final class SessionRegistry: @unchecked Sendable {
         String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
     }
 
+    private func busy(_ id: String, _ entry: Entry) -> HTTPError {
+        switch entry {
+        case .live, .replacing: .conflict("a session with id \"\(id)\" already exists", field: "id")
+        case .creating: .conflict("session \"\(id)\" is being created by another request; retry", field: "id")
+        case .deleting: .conflict("session \"\(id)\" is being deleted; retry once the DELETE has answered", field: "id")
+        }
+    }
+
+    private var usedBytes: Int { entries.values.reduce(0) { $0 + $1.bytes } }
+
     /// Checks an id and the limits, then inserts what `make` builds. `make` runs outside the
     /// registry lock (it allocates and fills buffers), with the bytes reserved meanwhile.
     public func create(id: String?, config: SessionConfig, make: (String) throws -> Session) throws -> Session {
@@ -44,91 +83,86 @@ public final class SessionRegistry: @unchecked Sendable {
             throw HTTPError.unprocessable(field: "id", detail: "session id \"\(id.prefix(80))\" is not a safe name: 1–64 of A-Z a-z 0-9 . _ -, not starting with a dot")
         }
         let bytes = config.residentBytes
-        try reserve(id: id, bytes: bytes)
-        do {
-            let session = try make(id)
-            lock.withLock { sessions[id] = session }
-            return session
-        } catch {
-            _ = lock.withLock { reservedBytes.removeValue(forKey: id) }
-            throw error
-        }
-    }
-
-    private func reserve(id: String, bytes: Int) throws {
         try lock.withLock {
-            guard reservedBytes[id] == nil else { throw HTTPError.conflict("a session with id \"\(id)\" already exists", field: "id") }
-            guard reservedBytes.count < limits.maxSessions else {
+            if let e = entries[id] { throw busy(id, e) }
+            guard entries.count < limits.maxSessions else {
                 throw HTTPError.insufficientStorage("the server holds its maximum of \(limits.maxSessions) sessions (--max-sessions); delete one first")
             }
-            let used = reservedBytes.values.reduce(0, +)
+            let used = usedBytes
             guard used + bytes <= limits.maxParamBytes else {
                 throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of \(limits.maxParamBytes) (--max-param-bytes) are in use")
             }
-            reservedBytes[id] = bytes
+            entries[id] = .creating(bytes: bytes)
         }
+        let session: Session
+        do { session = try make(id) } catch {
+            _ = lock.withLock { entries.removeValue(forKey: id) }
+            throw error
+        }
+        lock.withLock { entries[id] = .live(session, bytes: bytes) }
+        return session
+    }
+
+    /// Creates or replaces the session under `id` (PUT of a checkpoint). The new session is
+    /// built before the old one is dropped, so a failure leaves the old one in place; the old
+    /// one is retired at the swap.
+    public func put(id: String, config: SessionConfig, make: (String) throws -> Session) throws -> (Session, created: Bool) {
+        let bytes = config.residentBytes
+        let old: (Session, Int)? = try lock.withLock {
+            guard let e = entries[id] else { return nil }
+            guard case .live(let s, let oldBytes) = e else { throw busy(id, e) }
+            let used = usedBytes - oldBytes
+            guard used + bytes <= limits.maxParamBytes else {
+                throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of \(limits.maxParamBytes) (--max-param-bytes) are in use by others")
+            }
+            entries[id] = .replacing(old: s, oldBytes: oldBytes, newBytes: bytes)
+            return (s, oldBytes)
+        }
+        guard let (oldSession, oldBytes) = old else { return (try create(id: id, config: config, make: make), true) }
+        let session: Session
+        do { session = try make(id) } catch {
+            lock.withLock { entries[id] = .live(oldSession, bytes: oldBytes) }
+            throw error
+        }
+        lock.withLock { entries[id] = .live(session, bytes: bytes) }
+        oldSession.retire()
+        return (session, false)
     }
 
     /// Adds a session restored from disk; limits are not applied to what was already accepted.
     public func insertRestored(_ session: Session) {
-        lock.withLock {
-            sessions[session.id] = session
-            reservedBytes[session.id] = session.config.residentBytes
-        }
+        lock.withLock { entries[session.id] = .live(session, bytes: session.config.residentBytes) }
     }
 
     public func get(_ id: String) throws -> Session {
-        guard let s = lock.withLock({ sessions[id] }) else {
+        guard let s = lock.withLock({ entries[id]?.visible }) else {
             throw HTTPError.notFound("no session \"\(id.prefix(80))\"")
         }
         return s
     }
 
-    @discardableResult
-    public func remove(_ id: String) -> Session? {
-        lock.withLock {
-            reservedBytes[id] = nil
-            return sessions.removeValue(forKey: id)
-        }
-    }
-
-    func lockedLookup(_ id: String) -> Session? { lock.withLock { sessions[id] } }
-
-    func reserveReplacement(id: String, bytes: Int, replacing old: Int) throws {
+    /// Takes `session` out of the listing and retires it, then runs `cleanup` (removing its
+    /// snapshots) while the id stays reserved, so a new session under the same id cannot be
+    /// created until the old one's files are gone. 404 if `session` is no longer the one
+    /// registered under its id (deleted or replaced meanwhile).
+    public func remove(_ session: Session, cleanup: () -> Void = {}) throws {
+        let id = session.id
         try lock.withLock {
-            let used = reservedBytes.values.reduce(0, +) - old
-            guard used + bytes <= limits.maxParamBytes else {
-                throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of \(limits.maxParamBytes) (--max-param-bytes) are in use by others")
-            }
-            reservedBytes[id] = bytes
+            guard let e = entries[id] else { throw HTTPError.notFound("no session \"\(id.prefix(80))\"") }
+            guard case .live(let s, let bytes) = e else { throw busy(id, e) }
+            guard s === session else { throw SessionError.retired(id: id) }
+            entries[id] = .deleting(bytes: bytes)
         }
+        session.retire()
+        cleanup()
+        _ = lock.withLock { entries.removeValue(forKey: id) }
     }
 
-    func restoreReservation(id: String, bytes: Int) { lock.withLock { reservedBytes[id] = bytes } }
-
-    func replace(_ session: Session) { lock.withLock { sessions[session.id] = session } }
-
-    public var all: [Session] { lock.withLock { sessions.values.sorted { $0.id < $1.id } } }
-    public var count: Int { lock.withLock { sessions.count } }
-    public var bytes: Int { lock.withLock { reservedBytes.values.reduce(0, +) } }
+    public var all: [Session] { lock.withLock { entries.values.compactMap(\.visible).sorted { $0.id < $1.id } } }
+    public var count: Int { lock.withLock { entries.values.count { $0.visible != nil } } }
+    public var bytes: Int { lock.withLock { usedBytes } }
 }
 
 extension String {
     func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
-}
-
-extension SessionRegistry {
-    /// Creates or replaces the session under `id` (PUT of a checkpoint). The new session is
-    /// built before the old one is dropped, so a failure leaves the old one in place.
-    public func put(id: String, config: SessionConfig, make: (String) throws -> Session) throws -> (Session, created: Bool) {
-        guard let old = lockedLookup(id) else { return (try create(id: id, config: config, make: make), true) }
-        try reserveReplacement(id: id, bytes: config.residentBytes, replacing: old.config.residentBytes)
-        let session: Session
-        do { session = try make(id) } catch {
-            restoreReservation(id: id, bytes: old.config.residentBytes)
-            throw error
-        }
-        replace(session)
-        return (session, false)
-    }
 }

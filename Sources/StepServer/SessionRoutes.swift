@@ -33,8 +33,7 @@ extension StepService {
         }
         r.delete("/v1/sessions/{id}") { [self] _, p in
             let s = try session(p)
-            registry.remove(s.id)
-            persistence.sessionDeleted(s.id)
+            try registry.remove(s) { persistence.sessionDeleted(s.id) }
             return .respond(.empty())
         }
         r.get("/v1/sessions/{id}/schedule") { [self] head, p in
@@ -95,8 +94,7 @@ extension StepService {
         do {
             try persistence.sessionCreated(session)
         } catch {
-            registry.remove(session.id)
-            persistence.sessionDeleted(session.id)
+            try? registry.remove(session) { persistence.sessionDeleted(session.id) }
             throw error
         }
         return .json(session.summary(), status: .created,

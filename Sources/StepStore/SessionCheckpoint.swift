@@ -45,62 +45,113 @@ public enum SessionCheckpoint {
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
     }
 
-    /// Reads a checkpoint back, checking every tensor the config needs is there with its shape.
-    /// - Parameter id: the id to give the session (a PUT's path); defaults to the file's own.
-    public static func image(from file: SafetensorsFile, id: String? = nil) throws -> SessionImage {
+    /// The session config a checkpoint declares, parsed and validated like a create's. Cheap
+    /// (no tensor is touched), so a server can check its limits before `image` allocates.
+    public static func config(of file: SafetensorsFile) throws -> (config: SessionConfig, json: JSONValue) {
         let meta = file.metadata
         guard meta["format"] == format else {
-            throw SessionError.invalid(field: "__metadata__.format", detail: "expected \"\(format)\", got \(meta["format"].map { "\"\($0)\"" } ?? "nothing")")
+            throw SessionError.invalid(field: "__metadata__.format", detail: "expected \"\(format)\", got \(meta["format"].map { "\"\($0.prefix(80))\"" } ?? "nothing")")
         }
-        guard let configText = meta["config"], let stepText = meta["step"], let step = Int(stepText), step >= 0 else {
-            throw SessionError.invalid(field: "__metadata__", detail: "needs \"config\" and a non-negative \"step\"")
+        guard let configText = meta["config"] else {
+            throw SessionError.invalid(field: "__metadata__.config", detail: "is required (the session config as JSON text)")
         }
         let configJSON: JSONValue
         do { configJSON = try JSONParser.parse(configText) } catch {
             throw SessionError.invalid(field: "__metadata__.config", detail: "is not JSON: \(error)")
         }
-        let (config, _) = try SessionConfig.parse(configJSON)
-        let n = config.layout.count
-        func load(_ prefix: String, _ suffix: String) throws -> AlignedBuffer? {
-            let buffer = AlignedBuffer(count: n)
-            var found = 0
-            for t in config.layout.tensors {
-                let name = "\(prefix)\(t.name)\(suffix)"
-                guard let info = file.tensor(named: name) else { continue }
-                guard info.dtype == .f32, info.elementCount == t.count else {
-                    throw SessionError.invalid(field: name, detail: "expected F32 of shape \(t.shape), got \(info.dtype.rawValue) \(info.shape)")
-                }
-                try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4))
-                found += 1
+        return (try SessionConfig.parse(configJSON).0, configJSON)
+    }
+
+    /// Reads a checkpoint back. Everything is checked before anything is allocated, whether or
+    /// not the file carries a checksum (a checksum proves the bytes are the ones written, not
+    /// that whoever wrote them was honest): every number in the metadata is range-checked, and
+    /// every tensor must be one this config has, F32 with exactly its declared shape. Buffers
+    /// are then at most as large as the file itself.
+    /// - Parameter id: the id to give the session (a PUT's path); defaults to the file's own.
+    public static func image(from file: SafetensorsFile, id: String? = nil) throws -> SessionImage {
+        let meta = file.metadata
+        let (config, configJSON) = try Self.config(of: file)
+        guard let stepText = meta["step"], let step = Int(stepText), (0...maxStep).contains(step) else {
+            throw SessionError.invalid(field: "__metadata__.step", detail: "expected an integer in 0...\(maxStep), got \(meta["step"].map { "\"\($0.prefix(40))\"" } ?? "nothing")")
+        }
+        var version: UInt64 = 0
+        if let text = meta["version"] {
+            guard let v = UInt64(text) else {
+                throw SessionError.invalid(field: "__metadata__.version", detail: "expected an unsigned integer, got \"\(text.prefix(40))\"")
             }
-            if found == 0 && !config.layout.tensors.isEmpty { return nil }
-            guard found == config.layout.tensors.count else {
+            version = v
+        }
+        let n = config.layout.count
+
+        // Which tensors the file has, checked against the config before any allocation.
+        var expected: [String: [Int]] = [:]
+        for t in config.layout.tensors {
+            expected["params.\(t.name)"] = t.shape
+            for role in StateRole.allCases { expected["state.\(t.name).\(role.rawValue)"] = t.shape }
+        }
+        if meta["accumulation"] != nil { expected["accumulation.sum"] = [n] }
+        for info in file.tensors {
+            guard let shape = expected[info.name] else {
+                throw SessionError.invalid(field: info.name, detail: "is not a tensor of this session's checkpoint (params.<name>, state.<name>.<role> or accumulation.sum for the config's tensors)")
+            }
+            guard info.dtype == .f32, info.shape == shape else {
+                throw SessionError.invalid(field: info.name, detail: "expected F32 of shape \(shape), got \(info.dtype.rawValue) \(info.shape)")
+            }
+        }
+        func complete(_ prefix: String, _ suffix: String) throws -> Bool {
+            let found = config.layout.tensors.count { file.tensor(named: "\(prefix)\($0.name)\(suffix)") != nil }
+            guard found == config.layout.tensors.count || found == 0 else {
                 throw SessionError.invalid(field: "\(prefix)*\(suffix)", detail: "has \(found) of \(config.layout.tensors.count) tensors")
+            }
+            return found > 0 || config.layout.tensors.isEmpty
+        }
+        guard try complete("params.", "") else {
+            throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
+        }
+        let presentRoles = try StateRole.allCases.filter { try complete("state.", ".\($0.rawValue)") }
+        var history: [StepRecord] = []
+        if let h = meta["history"] {
+            guard case .array(let items)? = try? JSONParser.parse(h) else {
+                throw SessionError.invalid(field: "__metadata__.history", detail: "expected a JSON array of step records")
+            }
+            history = try items.enumerated().map { i, item in
+                do { return try StepRecord(json: item) } catch {
+                    throw SessionError.invalid(field: "__metadata__.history[\(i)]", detail: "\(error)")
+                }
+            }
+        }
+        var pendingJSON: JSONValue? = nil
+        if let text = meta["accumulation"] {
+            guard file.tensor(named: "accumulation.sum") != nil else {
+                throw SessionError.invalid(field: "accumulation.sum", detail: "metadata lists pending contributions but the F32 [\(n)] sum tensor is missing")
+            }
+            do { pendingJSON = try JSONParser.parse(text) } catch {
+                throw SessionError.invalid(field: "__metadata__.accumulation", detail: "is not JSON: \(error)")
+            }
+        }
+
+        func load(_ prefix: String, _ suffix: String) throws -> AlignedBuffer {
+            let buffer = AlignedBuffer(count: n)
+            for t in config.layout.tensors {
+                let info = file.tensor(named: "\(prefix)\(t.name)\(suffix)")!
+                try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4))
             }
             return buffer
         }
-        guard let params = try load("params.", "") else {
-            throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
-        }
-        var roles: [(role: StateRole, buffer: AlignedBuffer)] = []
-        for role in StateRole.allCases {
-            if let b = try load("state.", ".\(role.rawValue)") { roles.append((role, b)) }
-        }
-        var history: [StepRecord] = []
-        if let h = meta["history"], case .array(let items)? = try? JSONParser.parse(h) {
-            history = items.compactMap { try? StepRecord(json: $0) }
-        }
+        let params = try load("params.", "")
+        let roles = try presentRoles.map { role in (role: role, buffer: try load("state.", ".\(role.rawValue)")) }
         var pending: PendingContributions? = nil
-        if let text = meta["accumulation"] {
-            guard let info = file.tensor(named: "accumulation.sum"), info.dtype == .f32, info.elementCount == n else {
-                throw SessionError.invalid(field: "accumulation.sum", detail: "metadata lists pending contributions but the F32 [\(n)] sum tensor is missing")
-            }
+        if let pendingJSON, let info = file.tensor(named: "accumulation.sum") {
             let sum = AlignedBuffer(count: n)
             try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4))
-            pending = try PendingContributions(sum: sum, json: try JSONParser.parse(text))
+            pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: configJSON, step: step,
                             state: OptimizerState(params: params, roles: roles), history: history,
-                            version: meta["version"].flatMap { UInt64($0) } ?? 0, pending: pending)
+                            version: version, pending: pending)
     }
+
+    /// The largest step a checkpoint may claim: far beyond any real run, and small enough that
+    /// step arithmetic (schedules, `step + 1`) cannot overflow.
+    public static let maxStep = 1 << 53
 }

@@ -107,7 +107,6 @@ public final class SnapshotManager: @unchecked Sendable {
     /// A new or replaced session: written before the client hears back, so a restart keeps it.
     public func created(_ s: Session) throws {
         let t = track(s.id)
-        lock.withLock { t.deleted = false }
         _ = try t.queue.sync { try write(s, t) }
     }
 
@@ -139,7 +138,8 @@ public final class SnapshotManager: @unchecked Sendable {
     @discardableResult
     public func snapshotNow(_ s: Session) throws -> SnapshotEntry {
         let t = track(s.id)
-        return try t.queue.sync { try write(s, t) }
+        guard let entry = try t.queue.sync(execute: { try write(s, t) }) else { throw SessionError.retired(id: s.id) }
+        return entry
     }
 
     public func list(_ id: String) -> [SnapshotEntry] { (try? directory.snapshots(of: id)) ?? [] }
@@ -191,11 +191,11 @@ public final class SnapshotManager: @unchecked Sendable {
         }
     }
 
-    /// Runs on the session's queue.
+    /// Runs on the session's queue. Returns nil, writing nothing, for a session that was deleted
+    /// or replaced: its last change raced the DELETE, and writing it would bring it back.
     @discardableResult
-    private func write(_ s: Session, _ t: Track) throws -> SnapshotEntry {
-        guard !lock.withLock({ t.deleted }) else { throw Failure(sessionID: s.id, step: s.step, reason: "the session was deleted") }
-        let image = s.capture()
+    private func write(_ s: Session, _ t: Track) throws -> SnapshotEntry? {
+        guard !lock.withLock({ t.deleted }), let image = s.captureIfLive() else { return nil }
         do {
             let writer = try SessionCheckpoint.writer(image)
             let result = try withExtendedLifetime(image) {
