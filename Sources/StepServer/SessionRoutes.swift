@@ -9,7 +9,7 @@ extension StepService {
                 let id = head.query("id")
                 return .collectBody(limit: maxBodyBytes) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false) }
             }
-            return try .jsonBody(head, limit: maxBodyBytes) { body in try self.create(body) }
+            return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body) }
         }
         r.get("/v1/sessions") { [self] _, _ in
             let list: [JSONValue] = registry.all.map { s in

@@ -10,18 +10,22 @@ public final class StepService: Sendable {
     public let persistence: any SessionPersistence
     public let metrics: Metrics
     public let maxBodyBytes: Int
+    /// JSON bodies are parsed whole into a tree of about 20 bytes per number before anything is
+    /// read from it, so they get a limit far below the streamed binary encodings'.
+    public let maxJSONBodyBytes: Int
     public let token: String?
     public let parallel: Parallel
     let stepSeconds: Histogram
     let stepsTotal: Counter
 
     public init(registry: SessionRegistry = SessionRegistry(), persistence: any SessionPersistence = InMemoryOnly(),
-                metrics: Metrics = Metrics(), maxBodyBytes: Int = 1 << 30, token: String? = nil,
+                metrics: Metrics = Metrics(), maxBodyBytes: Int = 1 << 30, maxJSONBodyBytes: Int = 8 << 20, token: String? = nil,
                 parallel: Parallel = .machine) {
         self.registry = registry
         self.persistence = persistence
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
+        self.maxJSONBodyBytes = min(maxJSONBodyBytes, maxBodyBytes)
         self.token = token
         self.parallel = parallel
         stepSeconds = metrics.histogram("stepd_step_seconds", help: "Time to apply one step request (norm, clip, update), excluding the body upload.",
