@@ -44,15 +44,10 @@ public final class StepService: Sendable {
         var r = Router(maxBodyBytes: maxBodyBytes, metrics: metrics)
         r.requireBearerToken(token)
         r.get("/healthz") { [self] _, _ in
-            // Written directly: this is the endpoint load balancers hit most.
-            var w = JSONWriter(reservingCapacity: 64)
-            if let problem = persistence.storageProblem {
-                w.raw("{\"status\":\"degraded\",\"storage\":")
-                w.string(problem)
-                w.raw(",\"sessions\":\(registry.count)}")
-            } else {
-                w.raw("{\"status\":\"ok\",\"sessions\":\(registry.count)}")
-            }
+            // Open to anyone, so it says only what a load balancer needs: no session ids, counts
+            // or paths. What failed is in the log and in /metrics' stepd_storage_ok.
+            var w = JSONWriter(reservingCapacity: 48)
+            w.raw(persistence.storageProblem == nil ? "{\"status\":\"ok\"}" : "{\"status\":\"degraded\",\"storage\":\"failing\"}")
             return .respond(.json(w))
         }
         r.get("/metrics") { [self] _, _ in .respond(.text(metrics.render(), contentType: Metrics.contentType)) }
