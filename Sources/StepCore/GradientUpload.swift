@@ -10,10 +10,20 @@ public enum GradientDType: String, Sendable {
 /// A gradient being received for one step: a session-sized buffer that body bytes are written
 /// into as they arrive, so a large upload is never held twice. Bytes may split a value across
 /// chunks; the partial value is carried over. Lease one with `Session.beginUpload()`, hand it
-/// back through `Session.submit`; an abandoned upload just returns its buffer to the allocator.
+/// back through `Session.submit`; an abandoned upload gives its buffer back when released.
 public final class GradientUpload: @unchecked Sendable {
+    /// Where the buffer came from, and so where it goes back.
+    enum Lease {
+        /// The session's own gradient buffer: back to the session.
+        case session(Session)
+        /// An extra buffer counted against the server's memory limit: released from it.
+        case budget(ByteBudget, Int)
+        case none
+    }
+
     public let layout: TensorLayout
     let buffer: AlignedBuffer
+    private var lease: Lease
     /// Raw bodies carry a dtype; named uploads (JSON, safetensors) have none.
     public let dtype: GradientDType?
     /// Values written so far (raw bodies).
@@ -22,10 +32,27 @@ public final class GradientUpload: @unchecked Sendable {
     private var namedTensors = Set<String>()
     private var overflow = false
 
-    init(layout: TensorLayout, buffer: AlignedBuffer, dtype: GradientDType?) {
+    init(layout: TensorLayout, buffer: AlignedBuffer, dtype: GradientDType?, lease: Lease) {
         self.layout = layout
         self.buffer = buffer
         self.dtype = dtype
+        self.lease = lease
+    }
+
+    deinit {
+        switch lease {
+        case .session(let s): s.takeBack(buffer)
+        case .budget(let budget, let bytes): budget.release(bytes)
+        case .none: break
+        }
+    }
+
+    /// Called by `session` under its lock as a step ends: true if the buffer is the session's
+    /// own, which the session then takes back there (so the next upload reuses it at once).
+    func returnsToSession(_ session: Session) -> Bool {
+        guard case .session(let owner) = lease, owner === session else { return false }
+        lease = .none
+        return true
     }
 
     public var expectedBytes: Int { layout.count * (dtype ?? .f32).byteWidth }

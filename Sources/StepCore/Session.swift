@@ -13,8 +13,14 @@ public final class Session: @unchecked Sendable {
     private let state: OptimizerState
     private var _step = 0
     private var history: StepHistory
-    /// The gradient buffer between steps; a concurrent upload to the same session gets its own.
+    /// The session's own gradient buffer (counted in `SessionConfig.residentBytes`) while no
+    /// upload holds it. A concurrent upload to the same session gets an extra buffer, drawn
+    /// from `budget`.
     private var spareGradients: AlignedBuffer?
+    private var gradientBufferLent = false
+    /// The server's memory limit, set by the registry that holds this session; nil (no limit
+    /// on extra buffers) for sessions used directly.
+    private var budget: ByteBudget?
     private var pending: PendingAccumulation?
     private var idempotency = IdempotencyCache(capacity: 1024)
     private var _version: UInt64 = 0
@@ -102,13 +108,41 @@ public final class Session: @unchecked Sendable {
 
     // MARK: Steps
 
+    /// Makes extra buffers (concurrent uploads, parameter copies) count against `budget`.
+    public func drawExtraBuffers(from budget: ByteBudget) { locked { self.budget = budget } }
+
     /// A buffer to receive one step's gradients: raw bytes of `dtype`, or named tensors if nil.
-    public func beginUpload(dtype: GradientDType? = nil) -> GradientUpload {
-        let (layout, buffer) = locked { () -> (TensorLayout, AlignedBuffer?) in
-            defer { spareGradients = nil }
-            return (_config.layout, spareGradients)
+    /// The session's own buffer if it is free; otherwise an extra one, refused with `.busy` when
+    /// it would take the server past its memory limit.
+    public func beginUpload(dtype: GradientDType? = nil) throws(SessionError) -> GradientUpload {
+        lock.lock()
+        let layout = _config.layout
+        if !gradientBufferLent {
+            gradientBufferLent = true
+            let buffer = spareGradients ?? AlignedBuffer(count: layout.count)
+            spareGradients = nil
+            lock.unlock()
+            return GradientUpload(layout: layout, buffer: buffer, dtype: dtype, lease: .session(self))
         }
-        return GradientUpload(layout: layout, buffer: buffer ?? AlignedBuffer(count: layout.count), dtype: dtype)
+        let budget = self.budget
+        lock.unlock()
+        return GradientUpload(layout: layout, buffer: try extraBuffer(count: layout.count, budget: budget, for: "a concurrent upload"),
+                              dtype: dtype, lease: budget.map { .budget($0, layout.count * 4) } ?? .none)
+    }
+
+    private func extraBuffer(count: Int, budget: ByteBudget?, for what: String) throws(SessionError) -> AlignedBuffer {
+        if let budget, !budget.reserve(count * 4) {
+            throw .busy("\(what) to session \"\(id)\" needs a \(count * 4)-byte buffer, and the server's memory limit (--max-param-bytes, \(budget.limit) bytes) is taken by sessions and requests in flight (\(budget.inUse) bytes); retry when they finish")
+        }
+        return AlignedBuffer(count: count)
+    }
+
+    /// An upload holding the session's own buffer ended without a step (refused, abandoned).
+    func takeBack(_ buffer: AlignedBuffer) {
+        locked {
+            spareGradients = buffer
+            gradientBufferLent = false
+        }
     }
 
     /// Applies (or, with accumulation, counts) an upload.
@@ -119,7 +153,10 @@ public final class Session: @unchecked Sendable {
                        expectedStep: Int? = nil, idempotencyKey: String? = nil) throws(SessionError) -> StepOutcome {
         lock.lock()
         defer {
-            if spareGradients == nil { spareGradients = upload.buffer }
+            if upload.returnsToSession(self) {
+                spareGradients = upload.buffer
+                gradientBufferLent = false
+            }
             lock.unlock()
         }
         try checkLive()
@@ -146,7 +183,7 @@ public final class Session: @unchecked Sendable {
     /// Convenience for callers holding whole tensors (JSON bodies, the conformance runner).
     public func step(grads: [String: [Double]], loss: Double? = nil, contribution: Contribution? = nil,
                      expectedStep: Int? = nil, idempotencyKey: String? = nil) throws(SessionError) -> StepOutcome {
-        let upload = beginUpload()
+        let upload = try beginUpload()
         for (name, values) in grads.sorted(by: { $0.key < $1.key }) {
             try upload.set(name, values: values, field: "grads.\(name)")
         }
@@ -356,9 +393,11 @@ public final class Session: @unchecked Sendable {
 
     /// An upload whose buffer starts as a copy of the parameters, so a partial PUT (some tensors
     /// by name) leaves the others as they are.
-    public func beginParamsUpload(dtype: GradientDType? = nil) -> GradientUpload {
-        let (layout, buffer) = locked { (_config.layout, state.params.copy()) }
-        return GradientUpload(layout: layout, buffer: buffer, dtype: dtype)
+    public func beginParamsUpload(dtype: GradientDType? = nil) throws(SessionError) -> GradientUpload {
+        let (layout, budget) = locked { (_config.layout, self.budget) }
+        let buffer = try extraBuffer(count: layout.count, budget: budget, for: "a parameter upload")
+        locked { buffer.pointer.update(from: state.params.pointer, count: layout.count) }
+        return GradientUpload(layout: layout, buffer: buffer, dtype: dtype, lease: budget.map { .budget($0, layout.count * 4) } ?? .none)
     }
 
     // MARK: Config

@@ -13,6 +13,9 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
     case capacity(String)
     /// `If-Match` named a step the session has moved past (412).
     case stale(expected: Int, current: Int)
+    /// A buffer for this request would take the server past its memory limit while other
+    /// requests hold theirs; retrying shortly can succeed (503).
+    case busy(String)
     /// The session was deleted or replaced while the request was in flight (404): nothing
     /// that was still on its way may bring it back.
     case retired(id: String)
@@ -22,7 +25,7 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalid(let field, let detail): field.isEmpty ? detail : "\(field): \(detail)"
-        case .conflict(let s), .nonFinite(let s), .capacity(let s): s
+        case .conflict(let s), .nonFinite(let s), .capacity(let s), .busy(let s): s
         case .stale(let expected, let current): "the request expected step \(expected), but the session is at step \(current)"
         case .retired(let id): "session \"\(id.prefix(80))\" was deleted or replaced while this request was in flight; nothing was applied"
         }

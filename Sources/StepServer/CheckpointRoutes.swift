@@ -22,7 +22,7 @@ extension StepService {
             guard head.mediaType == TensorMediaType.safetensors else {
                 throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: [TensorMediaType.safetensors])
             }
-            return .collectBody(limit: maxBodyBytes) { bytes in try self.restore(checkpoint: bytes, id: id, replace: true) }
+            return .collectBody(limit: maxBodyBytes, budget: registry.budget) { bytes in try self.restore(checkpoint: bytes, id: id, replace: true) }
         }
     }
 

@@ -1,24 +1,41 @@
+import StepCore
 import StepJSON
 
-/// Collects a small body (a JSON document) into one array and hands it over at the end.
-/// `limit` lets a route accept less than the server-wide body limit: a config document has
-/// no business being 100 MB even when gradient uploads may be.
+/// Collects a whole body into one array and hands it over at the end: JSON documents, and
+/// safetensors files, which are read by offset. `limit` lets a route accept less than the
+/// server-wide body limit: a config document has no business being 100 MB even when gradient
+/// uploads may be. With a `budget`, the bytes held count against the server's memory limit as
+/// they arrive, so many large uploads at once are refused (503) instead of exhausting memory.
 public final class CollectingBodyHandler: RequestBodyHandler {
     private var bytes: [UInt8] = []
     private let limit: Int?
     private let hint: String?
+    private let budget: ByteBudget?
+    private var reserved = 0
     private let complete: ([UInt8]) throws -> HTTPResponse
 
-    public init(limit: Int? = nil, hint: String? = nil, expectedLength: Int? = nil, complete: @escaping ([UInt8]) throws -> HTTPResponse) {
+    public init(limit: Int? = nil, hint: String? = nil, budget: ByteBudget? = nil, expectedLength: Int? = nil,
+                complete: @escaping ([UInt8]) throws -> HTTPResponse) {
         self.limit = limit
         self.hint = hint
+        self.budget = budget
         self.complete = complete
         if let expectedLength { bytes.reserveCapacity(min(expectedLength, limit ?? expectedLength)) }
     }
 
+    deinit { budget?.release(reserved) }
+
     public func consume(_ chunk: UnsafeRawBufferPointer) throws {
         if let limit, bytes.count + chunk.count > limit {
             throw HTTPError.contentTooLarge(limit: limit, hint: hint)
+        }
+        if let budget, bytes.count + chunk.count > reserved {
+            // Reserved in steps of at least 1 MiB, so a large body takes the lock rarely.
+            let step = max(bytes.count + chunk.count - reserved, 1 << 20)
+            guard budget.reserve(step) else {
+                throw HTTPError.serviceUnavailable("this request body would take the server past its memory limit (--max-param-bytes, \(budget.limit) bytes), which sessions and requests in flight hold (\(budget.inUse) bytes); retry when they finish", retryAfterSeconds: 1)
+            }
+            reserved += step
         }
         bytes.append(contentsOf: chunk)
     }
@@ -34,8 +51,9 @@ public final class CollectingBodyHandler: RequestBodyHandler {
 
 extension RouteAction {
     /// Reads the whole body, then answers from it.
-    public static func collectBody(limit: Int? = nil, _ complete: @escaping ([UInt8]) throws -> HTTPResponse) -> RouteAction {
-        .readBody(CollectingBodyHandler(limit: limit, complete: complete))
+    public static func collectBody(limit: Int? = nil, budget: ByteBudget? = nil,
+                                   _ complete: @escaping ([UInt8]) throws -> HTTPResponse) -> RouteAction {
+        .readBody(CollectingBodyHandler(limit: limit, budget: budget, complete: complete))
     }
 
     /// Reads the whole body as JSON: a wrong media type is 415, a syntax error 400 (with the

@@ -39,7 +39,7 @@ extension StepService {
         r.put("/v1/sessions/{id}/params") { [self] head, p in
             let s = try session(p)
             let options = try RequestOptions(head)
-            return try tensorUpload(head, key: "params", begin: { s.beginParamsUpload(dtype: $0) }) { upload, fields in
+            return try tensorUpload(head, key: "params", begin: { try s.beginParamsUpload(dtype: $0) }) { upload, fields in
                 try fields.finish()
                 let step = try s.replaceParams(upload, expectedStep: options.expectedStep)
                 try self.persistence.sessionChanged(s)

@@ -12,6 +12,7 @@ extension SessionError: HTTPErrorConvertible {
         case .capacity(let detail): return .insufficientStorage(detail)
         case .stale: return .preconditionFailed(description)
         case .retired: return .notFound(description)
+        case .busy(let detail): return .serviceUnavailable(detail, retryAfterSeconds: 1)
         }
     }
 }

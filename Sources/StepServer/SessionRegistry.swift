@@ -30,13 +30,6 @@ public final class SessionRegistry: @unchecked Sendable {
         /// Retired and out of the listing; its snapshots are being removed.
         case deleting(bytes: Int)
 
-        var bytes: Int {
-            switch self {
-            case .creating(let b), .live(_, let b), .deleting(let b): b
-            case .replacing(_, let old, let new): max(old, new)
-            }
-        }
-
         var visible: Session? {
             switch self {
             case .live(let s, _), .replacing(let s, _, _): s
@@ -46,10 +39,15 @@ public final class SessionRegistry: @unchecked Sendable {
     }
 
     public let limits: Limits
+    /// `limits.maxParamBytes`, shared with the sessions for the extra buffers requests take.
+    public let budget: ByteBudget
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
 
-    public init(limits: Limits = Limits()) { self.limits = limits }
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+        budget = ByteBudget(limit: limits.maxParamBytes)
+    }
 
     /// 1–64 of `A-Za-z0-9._-`, not starting with a dot: safe as a file name and in a URL.
     public static func isSafeID(_ id: String) -> Bool {
@@ -73,7 +71,9 @@ public final class SessionRegistry: @unchecked Sendable {
         }
     }
 
-    private var usedBytes: Int { entries.values.reduce(0) { $0 + $1.bytes } }
+    private func overLimit(_ bytes: Int, replacing: Int = 0) -> HTTPError {
+        .insufficientStorage("the session needs \(bytes) bytes of parameters, optimizer state and gradient buffer; \(budget.inUse - replacing) of \(limits.maxParamBytes) (--max-param-bytes) are held by \(replacing > 0 ? "others" : "sessions and requests in flight")")
+    }
 
     /// Checks an id and the limits, then inserts what `make` builds. `make` runs outside the
     /// registry lock (it allocates and fills buffers), with the bytes reserved meanwhile.
@@ -88,17 +88,16 @@ public final class SessionRegistry: @unchecked Sendable {
             guard entries.count < limits.maxSessions else {
                 throw HTTPError.insufficientStorage("the server holds its maximum of \(limits.maxSessions) sessions (--max-sessions); delete one first")
             }
-            let used = usedBytes
-            guard used + bytes <= limits.maxParamBytes else {
-                throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of \(limits.maxParamBytes) (--max-param-bytes) are in use")
-            }
+            guard budget.reserve(bytes) else { throw overLimit(bytes) }
             entries[id] = .creating(bytes: bytes)
         }
         let session: Session
         do { session = try make(id) } catch {
             _ = lock.withLock { entries.removeValue(forKey: id) }
+            budget.release(bytes)
             throw error
         }
+        session.drawExtraBuffers(from: budget)
         lock.withLock { entries[id] = .live(session, bytes: bytes) }
         return session
     }
@@ -111,10 +110,8 @@ public final class SessionRegistry: @unchecked Sendable {
         let old: (Session, Int)? = try lock.withLock {
             guard let e = entries[id] else { return nil }
             guard case .live(let s, let oldBytes) = e else { throw busy(id, e) }
-            let used = usedBytes - oldBytes
-            guard used + bytes <= limits.maxParamBytes else {
-                throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of \(limits.maxParamBytes) (--max-param-bytes) are in use by others")
-            }
+            // The new session may use what the old one frees; only growth needs new budget.
+            guard budget.reserve(max(0, bytes - oldBytes)) else { throw overLimit(bytes, replacing: oldBytes) }
             entries[id] = .replacing(old: s, oldBytes: oldBytes, newBytes: bytes)
             return (s, oldBytes)
         }
@@ -122,16 +119,22 @@ public final class SessionRegistry: @unchecked Sendable {
         let session: Session
         do { session = try make(id) } catch {
             lock.withLock { entries[id] = .live(oldSession, bytes: oldBytes) }
+            budget.release(max(0, bytes - oldBytes))
             throw error
         }
+        session.drawExtraBuffers(from: budget)
         lock.withLock { entries[id] = .live(session, bytes: bytes) }
         oldSession.retire()
+        budget.release(max(0, oldBytes - bytes))
         return (session, false)
     }
 
     /// Adds a session restored from disk; limits are not applied to what was already accepted.
     public func insertRestored(_ session: Session) {
-        lock.withLock { entries[session.id] = .live(session, bytes: session.config.residentBytes) }
+        let bytes = session.config.residentBytes
+        budget.forceReserve(bytes)
+        session.drawExtraBuffers(from: budget)
+        lock.withLock { entries[session.id] = .live(session, bytes: bytes) }
     }
 
     public func get(_ id: String) throws -> Session {
@@ -155,12 +158,17 @@ public final class SessionRegistry: @unchecked Sendable {
         }
         session.retire()
         cleanup()
-        _ = lock.withLock { entries.removeValue(forKey: id) }
+        let bytes = lock.withLock { () -> Int in
+            guard case .deleting(let b)? = entries.removeValue(forKey: id) else { return 0 }
+            return b
+        }
+        budget.release(bytes)
     }
 
     public var all: [Session] { lock.withLock { entries.values.compactMap(\.visible).sorted { $0.id < $1.id } } }
     public var count: Int { lock.withLock { entries.values.count { $0.visible != nil } } }
-    public var bytes: Int { lock.withLock { usedBytes } }
+    /// Sessions' resident bytes plus the extra buffers requests hold right now.
+    public var bytes: Int { budget.inUse }
 }
 
 extension String {

@@ -7,7 +7,7 @@ extension StepService {
         r.post("/v1/sessions") { [self] head, _ in
             if head.mediaType == TensorMediaType.safetensors {
                 let id = head.query("id")
-                return .collectBody(limit: maxBodyBytes) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false) }
+                return .collectBody(limit: maxBodyBytes, budget: registry.budget) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false) }
             }
             return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body) }
         }

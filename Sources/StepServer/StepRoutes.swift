@@ -12,7 +12,7 @@ extension StepService {
                 // Refuse before reading a large body; a retry with a key is answered from the cache.
                 throw SessionError.stale(expected: expected, current: s.step)
             }
-            return try tensorUpload(head, key: "grads", begin: { s.beginUpload(dtype: $0) }) { upload, fields in
+            return try tensorUpload(head, key: "grads", begin: { try s.beginUpload(dtype: $0) }) { upload, fields in
                 let loss = try fields.double("loss")
                 let worker = try fields.int("worker"), micro = try fields.int("micro_batch")
                 try fields.finish()

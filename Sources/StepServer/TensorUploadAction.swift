@@ -36,7 +36,7 @@ extension StepService {
     /// and hands it to `done`: JSON `{"<key>": {name: [...]}, ...}`, raw little-endian values in
     /// declared order streamed into the upload as they arrive (length checked against
     /// Content-Length before reading), or a safetensors file.
-    func tensorUpload(_ head: HTTPRequestHead, key: String, begin: @escaping (GradientDType?) -> GradientUpload,
+    func tensorUpload(_ head: HTTPRequestHead, key: String, begin: @escaping (GradientDType?) throws -> GradientUpload,
                       done: @escaping (GradientUpload, inout UploadFields) throws -> HTTPResponse) throws -> RouteAction {
         switch head.mediaType {
         case TensorMediaType.json?:
@@ -54,14 +54,14 @@ extension StepService {
                 guard let tensors else {
                     throw HTTPError.unprocessable(field: key, detail: "\(key): is required (an object of named arrays)")
                 }
-                let upload = begin(nil)
+                let upload = try begin(nil)
                 try TensorMediaType.fill(upload, from: tensors, field: key)
                 var fields = UploadFields.json(try JSONObjectReader(.object(JSONObject(others)), path: ""))
                 return try done(upload, &fields)
             }
         case TensorMediaType.raw?:
             let dtype = try TensorMediaType.dtype(head)
-            let upload = begin(dtype)
+            let upload = try begin(dtype)
             if let n = head.contentLength, n != upload.expectedBytes {
                 throw HTTPError.unprocessable(field: "body", detail: "Content-Length is \(n); this session takes \(upload.expectedBytes) bytes (\(upload.layout.count) \(dtype.rawValue) values for \(upload.layout.tensors.map(\.name).joined(separator: ", ")) in declared order)")
             }
@@ -70,8 +70,8 @@ extension StepService {
                 return try done(upload, &fields)
             })
         case TensorMediaType.safetensors?:
-            return .collectBody(limit: maxBodyBytes) { bytes in
-                let upload = begin(nil)
+            return .collectBody(limit: maxBodyBytes, budget: registry.budget) { bytes in
+                let upload = try begin(nil)
                 try TensorMediaType.fill(upload, safetensors: bytes, field: key)
                 var fields = UploadFields.query(head)
                 return try done(upload, &fields)

@@ -59,7 +59,7 @@ struct HTTPBench: ParsableCommand {
         let transport = try grads.withUnsafeBytes { g in try timed(seconds) { try echo.roundTrip(g, sink: sink) } }
         let kernel = try grads.withUnsafeBytes { g in
             try timed(seconds) {
-                let upload = session.beginUpload(dtype: .f32)
+                let upload = try session.beginUpload(dtype: .f32)
                 try upload.write(g)
                 _ = try session.submit(upload)
             }

@@ -20,7 +20,7 @@ struct SnapshotBench: ParsableCommand {
                                "params": [["name": "w", "shape": [.number(Double(params))], "init": ["type": "normal", "std": 0.02, "seed": 1]]]]
         let (config, inits) = try SessionConfig.parse(body)
         let session = Session(id: "bench", config: config, inits: inits)
-        let upload = session.beginUpload(dtype: .f32)
+        let upload = try session.beginUpload(dtype: .f32)
         try [Float](repeating: 0.001, count: params).withUnsafeBytes { try upload.write($0) }
         _ = try session.submit(upload)
         let manager = SnapshotManager(directory: SnapshotDirectory(dataDirectory: root, keep: 2), defaults: .init(everySteps: 0, intervalSeconds: 0))

@@ -25,7 +25,7 @@ import Testing
     func staleBeatsInvalid() throws {
         let s = try Fixture.session(Fixture.adamw())
         _ = try s.step(grads: Fixture.grads(0))
-        let upload = s.beginUpload(dtype: .f32)
+        let upload = try s.beginUpload(dtype: .f32)
         let e = sessionError { _ = try s.submit(upload, expectedStep: 0) }
         #expect(e == .stale(expected: 0, current: 1))
     }
@@ -35,7 +35,7 @@ import Testing
         let s = try Fixture.session(Fixture.adamw())
         _ = try s.step(grads: Fixture.grads(0))
         let before = SessionFingerprint(s)
-        let u = s.beginParamsUpload()
+        let u = try s.beginParamsUpload()
         try u.set("b", values: [9, 9, 9, 9], field: "params.b")
         #expect(sessionError { _ = try s.replaceParams(u, expectedStep: 0) } == .stale(expected: 0, current: 1))
         #expect(SessionFingerprint(s) == before)

@@ -58,7 +58,7 @@ import Testing
         let (bytes, values) = Self.body(dtype)
         #expect(bytes.count == 13 * dtype.byteWidth)
         let whole = try Fixture.session(Fixture.adamw())
-        let u = whole.beginUpload(dtype: dtype)
+        let u = try whole.beginUpload(dtype: dtype)
         try Self.write(bytes, chunk: bytes.count, to: u)
         #expect(u.written == 13)
         _ = try whole.submit(u)
@@ -69,7 +69,7 @@ import Testing
 
         for chunk in [1, 3, 5, 7] {
             let s = try Fixture.session(Fixture.adamw())
-            let u = s.beginUpload(dtype: dtype)
+            let u = try s.beginUpload(dtype: dtype)
             try Self.write(bytes, chunk: chunk, to: u)
             let o = try s.submit(u)
             #expect(o.step == 1)
@@ -83,7 +83,7 @@ import Testing
         for dtype in [GradientDType.f32, .bf16, .f16] {
             let (bytes, values) = Self.body(dtype)
             let s = try Fixture.session(Fixture.adamw())
-            let u = s.beginUpload(dtype: dtype)
+            let u = try s.beginUpload(dtype: dtype)
             try Self.write(bytes, chunk: 3, to: u)
             #expect(u.buffer.array.map { $0.bitPattern } == values.map { $0.bitPattern }, "\(dtype)")
         }

@@ -46,20 +46,20 @@ import Testing
         let expected = 13 * w
 
         // Too short by one byte: accepted while writing, refused on submit.
-        let short = s.beginUpload(dtype: dtype)
+        let short = try s.beginUpload(dtype: dtype)
         #expect(short.expectedBytes == expected)
         try [UInt8](repeating: 0x3F, count: expected - 1).withUnsafeBytes { try short.write($0) }
         expectInvalid(field: "body", mentioning: ["\(expected)", "got \(expected - 1)"]) { _ = try s.submit(short) }
         Self.expectUnchanged(s, before)
 
         // One byte over: a partial value, refused on submit.
-        let oneOver = s.beginUpload(dtype: dtype)
+        let oneOver = try s.beginUpload(dtype: dtype)
         try [UInt8](repeating: 0x3F, count: expected + 1).withUnsafeBytes { try oneOver.write($0) }
         expectInvalid(field: "body") { _ = try s.submit(oneOver) }
         Self.expectUnchanged(s, before)
 
         // A whole value over: refused by write itself, and on submit.
-        let long = s.beginUpload(dtype: dtype)
+        let long = try s.beginUpload(dtype: dtype)
         expectInvalid(field: "body", mentioning: ["\(expected)"]) {
             try [UInt8](repeating: 0x3F, count: expected + w).withUnsafeBytes { try long.write($0) }
         }
@@ -76,14 +76,14 @@ import Testing
         let s = try Fixture.session(Fixture.adamw())
         let twin = try Fixture.session(Fixture.adamw())
         // A named upload that wrote w with garbage but missed b, and a raw body cut short.
-        let partial = s.beginUpload()
+        let partial = try s.beginUpload()
         try partial.set("w", values: Array(repeating: 1e30, count: 9), field: "grads.w")
         #expect(sessionError { _ = try s.submit(partial) } != nil)
-        let raw = s.beginUpload(dtype: .f32)
+        let raw = try s.beginUpload(dtype: .f32)
         try [UInt8](repeating: 0x7F, count: 20).withUnsafeBytes { try raw.write($0) }
         #expect(sessionError { _ = try s.submit(raw) } != nil)
         // A tensor given twice.
-        let twice = s.beginUpload()
+        let twice = try s.beginUpload()
         try twice.set("b", values: [1, 2, 3, 4], field: "grads.b")
         expectInvalid(field: "grads.b", mentioning: ["twice"]) { try twice.set("b", values: [1, 2, 3, 4], field: "grads.b") }
 
@@ -99,7 +99,7 @@ import Testing
     func replaceParamsRefusals() throws {
         let s = try Fixture.session(Fixture.adamw())
         let before = SessionFingerprint(s)
-        let u = s.beginParamsUpload()
+        let u = try s.beginParamsUpload()
         try u.set("w", values: Array(repeating: 2, count: 9), field: "params.w")
         try u.set("b", values: [1, .nan, 1, 1], field: "params.b")
         expectInvalid(field: "params", mentioning: ["finite"]) { _ = try s.replaceParams(u) }
@@ -107,7 +107,7 @@ import Testing
         expectInvalid(field: "params", mentioning: ["no tensors"]) { _ = try s.replaceParams(s.beginParamsUpload()) }
         Self.expectUnchanged(s, before)
         // A partial replacement keeps the other tensors.
-        let ok = s.beginParamsUpload()
+        let ok = try s.beginParamsUpload()
         try ok.set("b", values: [4, 3, 2, 1], field: "params.b")
         #expect(try s.replaceParams(ok) == 0)
         let p = try s.paramsByName()

@@ -8,7 +8,7 @@ import Testing
     @Test func aRetiredSessionRefusesStepsParamsAndPatchesAndChangesNothing() throws {
         let s = try Fixture.session(Fixture.adamw())
         _ = try s.step(grads: Fixture.grads(0))
-        let upload = s.beginUpload()
+        let upload = try s.beginUpload()
         for (name, values) in Fixture.grads(1) { try upload.set(name, values: values, field: name) }
         s.retire()
         let before = s.capture()

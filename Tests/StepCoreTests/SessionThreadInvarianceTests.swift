@@ -24,7 +24,7 @@ import Testing
             #expect(s.parameterCount == n)
             for k in 0..<2 {
                 let bytes = Self.gradientBytes(count: n, step: k)
-                let u = s.beginUpload(dtype: .f32)
+                let u = try s.beginUpload(dtype: .f32)
                 try bytes.withUnsafeBytes { try u.write($0) }
                 _ = try s.submit(u)
             }

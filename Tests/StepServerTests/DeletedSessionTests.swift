@@ -111,3 +111,52 @@ import Testing
         #expect(registry.count == 3, "--max-sessions 3 was passed: \(registry.all.map(\.id))")
     }
 }
+
+/// Concurrent uploads to one session hold a buffer each, and those count against
+/// `--max-param-bytes`: past it they are refused with 503 at the head, and the bytes come back
+/// when the uploads end.
+@Suite struct UploadMemoryLimitTests {
+    @Test func concurrentUploadsPastTheMemoryLimitAre503AndTheBytesComeBack() throws {
+        let n = 1 << 18
+        let create: JSONValue = ["id": "big", "optimizer": ["type": "sgd", "lr": 0.1], "params": [["name": "w", "shape": [.number(Double(n))]]]]
+        let resident = try SessionConfig.parse(create.removingID).0.residentBytes
+        // Room for the session and two extra gradient buffers.
+        let registry = SessionRegistry(limits: .init(maxSessions: 10, maxParamBytes: resident + 2 * n * 4))
+        let live = try LiveServer(service: StepService(registry: registry, parallel: .serial))
+        #expect(try live.json("POST", "/v1/sessions", create).status == 201)
+
+        let body = [Float](repeating: 0.5, count: n).littleEndianBytes
+        // One after another, each left half-sent: the session's own buffer and two extra fit.
+        var open: [TestHTTPClient.Connection] = []
+        for k in 0..<6 {
+            let c = try TestHTTPClient.Connection(host: "127.0.0.1", port: live.server.port!, timeoutSeconds: 10)
+            let head = "POST /v1/sessions/big/steps HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
+            c.send(Array(head.utf8) + body[..<1024])
+            usleep(50_000)
+            if k < 3 {
+                open.append(c)
+                continue
+            }
+            let r = try TestHTTPClient.parse(c.readToEnd())
+            #expect(r.status == 503, "upload \(k) was answered \(r.status)")
+            #expect(r.headers["Retry-After"] == "1")
+            c.close()
+        }
+        #expect(registry.bytes == resident + 2 * n * 4)
+        for c in open {
+            c.send(Array(body[1024...]))
+            #expect(try TestHTTPClient.parse(c.readToEnd()).status == 200)
+            c.close()
+        }
+        usleep(100_000)
+        #expect(registry.bytes == resident, "the extra buffers were given back")
+    }
+}
+
+private extension JSONValue {
+    var removingID: JSONValue {
+        guard case .object(var o) = self else { return self }
+        o["id"] = nil
+        return .object(o)
+    }
+}

@@ -34,7 +34,7 @@ import Testing
         let (config, inits) = try SessionConfig.parse(.object(o))
         let s = Session(id: "ref", config: config, inits: inits, parallel: .serial)
         for k in 0..<n {
-            let upload = s.beginUpload(dtype: .f32)
+            let upload = try s.beginUpload(dtype: .f32)
             try gradient(k).littleEndianBytes.withUnsafeBytes { try upload.write($0) }
             _ = try s.submit(upload)
         }
