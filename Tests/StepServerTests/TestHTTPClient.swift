@@ -135,6 +135,9 @@ struct TestHTTPClient: Sendable {
     /// One TCP connection with blocking I/O and receive/send time-outs.
     final class Connection {
         let fd: Int32
+        /// Whether `readToEnd` stopped because the server closed or reset the connection,
+        /// rather than because the receive time-out passed.
+        private(set) var closedByPeer = false
 
         init(host: String, port: Int, timeoutSeconds: Int) throws {
             #if canImport(Glibc)
@@ -185,6 +188,7 @@ struct TestHTTPClient: Sendable {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if n > 0 { out += buffer[..<n]; continue }
                 if n < 0 && errno == EINTR { continue }
+                closedByPeer = n == 0 || errno == ECONNRESET
                 return out
             }
         }
