@@ -34,7 +34,14 @@ public final class HTTPServer: @unchecked Sendable {
         public var connectionMemoryLimit: Int = 32 * 1024
         /// Step by which MHD grows a connection's read buffer towards the limit.
         public var connectionMemoryIncrement: Int = 4 * 1024
+        /// Most connections open at once. At the limit libmicrohttpd stops accepting, so new
+        /// clients wait in the listen backlog until a connection closes. Each pool thread takes
+        /// an equal share.
         public var connectionLimit: Int = 1024
+        /// Most connections open at once from one IP address; 0 for no limit. Beyond it
+        /// libmicrohttpd closes a new connection at once, so one client cannot take every slot
+        /// of `connectionLimit`. Behind a proxy every connection comes from the proxy's address.
+        public var perAddressConnectionLimit: Int = 64
         /// Buffer size for streamed (`ResponseBodyStream`) bodies: the largest `fill` call.
         public var streamBlockSize: Int = 256 * 1024
         /// Forward libmicrohttpd's own diagnostics (malformed requests, socket errors) to the
@@ -99,26 +106,28 @@ public final class HTTPServer: @unchecked Sendable {
             startMessages.withLock { $0 = [] }
             defer { startMessages.withLock { $0 = nil } }
 
-            let daemon = stepd_mhd_start(
-                flags, address,
-                UInt32(max(1, c.threads)),
-                UInt32(max(0, c.connectionTimeoutSeconds)),
-                max(4096, c.connectionMemoryLimit),
-                max(1024, min(c.connectionMemoryIncrement, c.connectionMemoryLimit / 2)),
-                UInt32(max(1, c.connectionLimit)),
-                { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
-                    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
-                    return server.access(connection!, url, method, uploadData, uploadDataSize!, conCls!)
-                },
-                me.toOpaque(),
-                { _, _, conCls, termination in
-                    guard let conCls, let context = conCls.pointee else { return }
-                    conCls.pointee = nil
-                    let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeRetainedValue()
-                    if termination != .REQUEST_TERMINATED_COMPLETED_OK { exchange.abandon() }
-                },
-                nil,
-                sink)
+            var options = stepd_mhd_config()
+            options.flags = flags
+            options.address = address
+            options.thread_pool_size = UInt32(max(1, c.threads))
+            options.connection_timeout_seconds = UInt32(max(0, c.connectionTimeoutSeconds))
+            options.connection_memory_limit = max(4096, c.connectionMemoryLimit)
+            options.connection_memory_increment = max(1024, min(c.connectionMemoryIncrement, c.connectionMemoryLimit / 2))
+            options.connection_limit = UInt32(max(1, c.connectionLimit))
+            options.per_address_connection_limit = UInt32(max(0, c.perAddressConnectionLimit))
+            options.access_handler = { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
+                let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+                return server.access(connection!, url, method, uploadData, uploadDataSize!, conCls!)
+            }
+            options.access_handler_cls = me.toOpaque()
+            options.completed = { _, _, conCls, termination in
+                guard let conCls, let context = conCls.pointee else { return }
+                conCls.pointee = nil
+                let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeRetainedValue()
+                if termination != .REQUEST_TERMINATED_COMPLETED_OK { exchange.abandon() }
+            }
+            options.log_sink = sink
+            let daemon = stepd_mhd_start(&options)
 
             guard let daemon else {
                 let reason = startMessages.withLock { $0 ?? [] }.joined(separator: "; ")

@@ -15,10 +15,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = 1 << 30
     @Option(help: "Most sessions held at once.") var maxSessions = 1000
     @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
-    @Option(help: "Seconds a connection may sit idle, also mid-request.") var requestTimeout = 60
     @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN).") var tokenFile: String?
     @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @OptionGroup var connections: ConnectionOptions
     @OptionGroup var snapshots: SnapshotOptions
 
     func run() throws {
@@ -38,7 +38,7 @@ struct ServeCommand: ParsableCommand {
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes, token: token)
         var config = HTTPServer.Configuration(host: host, port: port)
-        config.connectionTimeoutSeconds = requestTimeout
+        connections.apply(to: &config)
         if let threads { config.threads = threads }
         let server = HTTPServer(router: service.router(), configuration: config, logger: Logger(label: "stepd.http"))
         try server.start()

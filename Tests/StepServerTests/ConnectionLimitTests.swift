@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Testing
+
+/// `--max-connections` and `--max-connections-per-address` on the real binary: one client
+/// cannot take every connection slot.
+@Suite struct ConnectionLimitTests {
+    /// Opens a connection from `source` and sends a request head without its end, as a slow
+    /// client would.
+    static func holdOpen(_ stepd: StepdProcess, from source: String) throws -> TestHTTPClient.Connection {
+        var client = stepd.client
+        client.sourceHost = source
+        let connection = try client.open()
+        connection.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8))
+        return connection
+    }
+
+    @Test func connectionsBeyondThePerAddressLimitAreRefusedWhileOtherAddressesAreServed() throws {
+        let stepd = try StepdProcess(dataDir: "", extra: ["--max-connections-per-address", "8", "--threads", "2"])
+        let held = try (0..<8).map { _ in try Self.holdOpen(stepd, from: "127.0.0.1") }
+        defer { held.forEach { $0.close() } }
+
+        var sameAddress = stepd.client
+        sameAddress.timeoutSeconds = 5
+        let refused = try sameAddress.open()
+        defer { refused.close() }
+        refused.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(refused.readToEnd().isEmpty)
+        #expect(refused.closedByPeer, "a ninth connection from 127.0.0.1 was not closed at once")
+
+        var other = stepd.client
+        other.sourceHost = "127.0.0.2"
+        other.timeoutSeconds = 5
+        #expect(try other.request("GET", "/healthz").status == 200)
+        _ = stepd.terminate()
+    }
+}
