@@ -89,7 +89,10 @@ public final class HTTPServer: @unchecked Sendable {
             let (address, family) = try Self.resolve(c.host, port: c.port)
             defer { address.deallocate() }
 
-            var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue)
+            // MHD_USE_ITC: without it MHD 0.9.75 wakes its threads for `stop()` by shutting the
+            // listen socket, which a thread at its connection limit no longer polls, so stopping
+            // a saturated server waited for a connection to time out (a minute by default).
+            var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_ITC.rawValue)
             flags |= MHD_is_feature_supported(.FEATURE_EPOLL) == .YES
                 ? UInt32(MHD_USE_EPOLL.rawValue) : UInt32(MHD_USE_POLL.rawValue)
             if family == AF_INET6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }

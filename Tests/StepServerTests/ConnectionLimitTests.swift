@@ -7,7 +7,7 @@ import Foundation
 import Testing
 
 /// `--max-connections` and `--max-connections-per-address` on the real binary: one client
-/// cannot take every connection slot.
+/// cannot take every connection slot, and a saturated server still stops promptly.
 @Suite struct ConnectionLimitTests {
     /// Opens a connection from `source` and sends a request head without its end, as a slow
     /// client would.
@@ -37,5 +37,17 @@ import Testing
         other.timeoutSeconds = 5
         #expect(try other.request("GET", "/healthz").status == 200)
         _ = stepd.terminate()
+    }
+
+    @Test func aServerAtItsConnectionLimitStopsPromptly() throws {
+        // Two pool threads with one connection each: both stop polling the listen socket.
+        let stepd = try StepdProcess(dataDir: "", extra: ["--max-connections", "2", "--threads", "2"])
+        let held = try (0..<2).map { _ in try Self.holdOpen(stepd, from: "127.0.0.1") }
+        defer { held.forEach { $0.close() } }
+        usleep(200_000)
+        let start = Date()
+        #expect(stepd.terminate() == 0)
+        // The idle time-out (--request-timeout) is 60 s; stopping must not wait for it.
+        #expect(Date().timeIntervalSince(start) < 10, "stopping took \(Date().timeIntervalSince(start)) s")
     }
 }
