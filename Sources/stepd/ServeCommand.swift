@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import StepKernels
@@ -22,6 +21,7 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var snapshots: SnapshotOptions
 
     func run() throws {
+        let stopSignals = StopSignals.block()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -44,20 +44,10 @@ struct ServeCommand: ParsableCommand {
         try server.start()
         logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected))")
 
-        let done = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { done.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        done.wait()
+        _ = stopSignals.wait()
         logger.info("stopping: no new requests; writing snapshots of changed sessions")
         server.stop()
         store.shutdown()
         logger.info("stopped")
-        _ = sources
     }
 }
