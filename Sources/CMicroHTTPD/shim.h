@@ -46,6 +46,9 @@ struct stepd_mhd_config {
     /* Per-request state is freed here, also on errors and time-outs. */
     MHD_RequestCompletedCallback completed;
     void *completed_cls;
+    /* Told when a connection opens and closes; NULL: not asked. */
+    MHD_NotifyConnectionCallback notify_connection;
+    void *notify_connection_cls;
     struct stepd_mhd_log_sink *log_sink;
 };
 
@@ -69,10 +72,27 @@ static inline struct MHD_Daemon *stepd_mhd_start(const struct stepd_mhd_config *
         STEPD_MHD_OPTION(MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->per_address_connection_limit, NULL);
     if (c->completed != NULL)
         STEPD_MHD_OPTION(MHD_OPTION_NOTIFY_COMPLETED, c->completed, c->completed_cls);
+    if (c->notify_connection != NULL)
+        STEPD_MHD_OPTION(MHD_OPTION_NOTIFY_CONNECTION, c->notify_connection, c->notify_connection_cls);
     STEPD_MHD_OPTION(MHD_OPTION_END, 0, NULL);
 #undef STEPD_MHD_OPTION
     return MHD_start_daemon(c->flags, 0, NULL, NULL, c->access_handler, c->access_handler_cls,
                             MHD_OPTION_ARRAY, options, MHD_OPTION_END);
+}
+
+/* The socket of a connection, for closing it from outside MHD's threads with shutdown(2);
+ * -1 if it cannot be read. */
+static inline int stepd_mhd_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
+}
+
+/* What MHD_OPTION_NOTIFY_CONNECTION stored for a connection when it opened. */
+static inline void *stepd_mhd_socket_context(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info == NULL ? NULL : info->socket_context;
 }
 
 /* The port the daemon listens on; 0 if it cannot be read back. */

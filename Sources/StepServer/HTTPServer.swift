@@ -42,6 +42,15 @@ public final class HTTPServer: @unchecked Sendable {
         /// libmicrohttpd closes a new connection at once, so one client cannot take every slot
         /// of `connectionLimit`. Behind a proxy every connection comes from the proxy's address.
         public var perAddressConnectionLimit: Int = 64
+        /// Seconds a connection has to deliver a complete request head, counted from accept or
+        /// from the end of its previous response, so also how long an idle keep-alive connection
+        /// stays open; 0 for no deadline. Unlike `connectionTimeoutSeconds`, trickled bytes do
+        /// not extend it (see `ConnectionDeadlines`).
+        public var headerTimeoutSeconds: Int = 15
+        /// Seconds a request body may take once its head is in, plus one second for every
+        /// `bodyMinBytesPerSecond` bytes received; 0 for no deadline.
+        public var bodyTimeoutSeconds: Int = 30
+        public var bodyMinBytesPerSecond: Int = 1024
         /// Buffer size for streamed (`ResponseBodyStream`) bodies: the largest `fill` call.
         public var streamBlockSize: Int = 256 * 1024
         /// Forward libmicrohttpd's own diagnostics (malformed requests, socket errors) to the
@@ -65,6 +74,7 @@ public final class HTTPServer: @unchecked Sendable {
         var daemon: OpaquePointer
         var port: Int
         var logSink: UnsafeMutablePointer<stepd_mhd_log_sink>
+        var deadlines: ConnectionDeadlines?
     }
     private let running = LockedValue<Running?>(nil)
     /// Messages MHD logged while starting, to explain a failed start.
@@ -123,24 +133,45 @@ public final class HTTPServer: @unchecked Sendable {
                 return server.access(connection!, url, method, uploadData, uploadDataSize!, conCls!)
             }
             options.access_handler_cls = me.toOpaque()
-            options.completed = { _, _, conCls, termination in
+            options.completed = { _, connection, conCls, termination in
+                if let connection { HTTPServer.tracked(connection)?.requestCompleted() }
                 guard let conCls, let context = conCls.pointee else { return }
                 conCls.pointee = nil
                 let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeRetainedValue()
                 if termination != .REQUEST_TERMINATED_COMPLETED_OK { exchange.abandon() }
+            }
+            let deadlines = makeDeadlines()
+            if let deadlines {
+                options.notify_connection = { cls, connection, socketContext, event in
+                    guard let cls, let connection, let socketContext else { return }
+                    let deadlines = Unmanaged<ConnectionDeadlines>.fromOpaque(cls).takeUnretainedValue()
+                    switch event {
+                    case .CONNECTION_NOTIFY_STARTED:
+                        let tracked = deadlines.opened(fd: stepd_mhd_connection_fd(connection))
+                        socketContext.pointee = Unmanaged.passRetained(tracked).toOpaque()
+                    case .CONNECTION_NOTIFY_CLOSED:
+                        guard let context = socketContext.pointee else { return }
+                        socketContext.pointee = nil
+                        deadlines.closed(Unmanaged<ConnectionDeadlines.Tracked>.fromOpaque(context).takeRetainedValue())
+                    default:
+                        break
+                    }
+                }
+                options.notify_connection_cls = Unmanaged.passUnretained(deadlines).toOpaque()
             }
             options.log_sink = sink
             let daemon = stepd_mhd_start(&options)
 
             guard let daemon else {
                 let reason = startMessages.withLock { $0 ?? [] }.joined(separator: "; ")
+                deadlines?.stop()
                 sink.deallocate()
                 me.release()
                 throw HTTPServerError.startFailed(host: c.host, port: c.port,
                                                   reason: reason.isEmpty ? "MHD_start_daemon failed" : reason)
             }
             let port = Int(stepd_mhd_bound_port(daemon))
-            state = Running(daemon: daemon, port: port, logSink: sink)
+            state = Running(daemon: daemon, port: port, logSink: sink, deadlines: deadlines)
         }
     }
 
@@ -148,10 +179,36 @@ public final class HTTPServer: @unchecked Sendable {
     /// are abandoned (their body handlers see `abandon()`). Safe to call twice.
     public func stop() {
         guard let r = running.withLock({ s -> Running? in defer { s = nil }; return s }) else { return }
+        r.deadlines?.stop()
         MHD_stop_daemon(r.daemon)
         r.logSink.deinitialize(count: 1)
         r.logSink.deallocate()
         Unmanaged.passUnretained(self).release()
+    }
+
+    /// The deadline sweep for this run, or nil when every deadline is off (then MHD is not
+    /// asked to report connections at all).
+    private func makeDeadlines() -> ConnectionDeadlines? {
+        let c = configuration
+        let policy = ConnectionDeadlines.Policy(
+            headerTimeout: c.headerTimeoutSeconds > 0 ? .seconds(c.headerTimeoutSeconds) : nil,
+            bodyTimeout: c.bodyTimeoutSeconds > 0 ? .seconds(c.bodyTimeoutSeconds) : nil,
+            bodyMinBytesPerSecond: max(0, c.bodyMinBytesPerSecond))
+        guard policy.isEnabled else { return nil }
+        let metrics = router.metrics
+        let logger = logger
+        return ConnectionDeadlines(policy: policy) { reason in
+            metrics?.connectionsCut.increment([reason.rawValue])
+            switch reason {
+            case .head: logger.debug("closed a connection that sent no complete request head within \(c.headerTimeoutSeconds) s")
+            case .body: logger.debug("closed a connection whose request body came slower than \(c.bodyMinBytesPerSecond) B/s after \(c.bodyTimeoutSeconds) s")
+            }
+        }
+    }
+
+    /// The deadline state MHD keeps for `connection`, when deadlines are on.
+    private static func tracked(_ connection: OpaquePointer) -> ConnectionDeadlines.Tracked? {
+        stepd_mhd_socket_context(connection).map { Unmanaged<ConnectionDeadlines.Tracked>.fromOpaque($0).takeUnretainedValue() }
     }
 
     // MARK: libmicrohttpd callbacks
@@ -173,9 +230,11 @@ public final class HTTPServer: @unchecked Sendable {
             let head = Self.head(connection, url: url, method: method)
             let exchange = RequestExchange(router: router, head: head)
             conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
-            if let response = exchange.start(expectsBody: head.hasBody) {
-                if head.hasBody { return queue(response, on: connection) }
-                exchange.deferred = response
+            let early = exchange.start(expectsBody: head.hasBody)
+            Self.tracked(connection)?.headReceived(readingBody: head.hasBody && early == nil)
+            if let early {
+                if head.hasBody { return queue(early, on: connection) }
+                exchange.deferred = early
             }
             return .YES
         }
@@ -185,10 +244,12 @@ public final class HTTPServer: @unchecked Sendable {
             return queue(response, on: connection)
         }
         if uploadDataSize.pointee > 0 {
+            Self.tracked(connection)?.bodyReceived(uploadDataSize.pointee)
             exchange.receive(UnsafeRawBufferPointer(start: uploadData, count: uploadDataSize.pointee))
             uploadDataSize.pointee = 0
             return .YES
         }
+        Self.tracked(connection)?.answering()
         return queue(exchange.finish(), on: connection)
     }
 

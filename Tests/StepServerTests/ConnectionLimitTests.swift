@@ -9,19 +9,9 @@ import Testing
 /// `--max-connections` and `--max-connections-per-address` on the real binary: one client
 /// cannot take every connection slot, and a saturated server still stops promptly.
 @Suite struct ConnectionLimitTests {
-    /// Opens a connection from `source` and sends a request head without its end, as a slow
-    /// client would.
-    static func holdOpen(_ stepd: StepdProcess, from source: String) throws -> TestHTTPClient.Connection {
-        var client = stepd.client
-        client.sourceHost = source
-        let connection = try client.open()
-        connection.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8))
-        return connection
-    }
-
     @Test func connectionsBeyondThePerAddressLimitAreRefusedWhileOtherAddressesAreServed() throws {
         let stepd = try StepdProcess(dataDir: "", extra: ["--max-connections-per-address", "8", "--threads", "2"])
-        let held = try (0..<8).map { _ in try Self.holdOpen(stepd, from: "127.0.0.1") }
+        let held = try (0..<8).map { _ in try stepd.slowConnection(from: "127.0.0.1") }
         defer { held.forEach { $0.close() } }
 
         var sameAddress = stepd.client
@@ -42,7 +32,7 @@ import Testing
     @Test func aServerAtItsConnectionLimitStopsPromptly() throws {
         // Two pool threads with one connection each: both stop polling the listen socket.
         let stepd = try StepdProcess(dataDir: "", extra: ["--max-connections", "2", "--threads", "2"])
-        let held = try (0..<2).map { _ in try Self.holdOpen(stepd, from: "127.0.0.1") }
+        let held = try (0..<2).map { _ in try stepd.slowConnection(from: "127.0.0.1") }
         defer { held.forEach { $0.close() } }
         usleep(200_000)
         let start = Date()

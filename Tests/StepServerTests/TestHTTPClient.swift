@@ -214,6 +214,37 @@ struct TestHTTPClient: Sendable {
             }
         }
 
+        /// Whether the server has closed or reset the connection, without waiting.
+        func peerHasClosed() -> Bool {
+            var byte: UInt8 = 0
+            let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if n == 0 { return true }
+            return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
+        }
+
+        /// One response off a kept-alive connection: its head, then `Content-Length` bytes.
+        func readResponse() throws -> Response {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while TestHTTPClient.find([13, 10, 13, 10], in: bytes, from: max(0, bytes.count - 4)) == nil {
+                guard recv(fd, &byte, 1, 0) == 1 else {
+                    throw Failure(description: "connection ended after \(bytes.count) bytes of a response head")
+                }
+                bytes.append(byte)
+            }
+            let length = String(decoding: bytes, as: UTF8.self).split(separator: "\r\n")
+                .first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).filter { $0 != " " }) } ?? 0
+            var body = [UInt8](repeating: 0, count: length)
+            var got = 0
+            while got < body.count {
+                let n = body[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { throw Failure(description: "body ended after \(got) of \(body.count) bytes") }
+                got += n
+            }
+            return try TestHTTPClient.parse(bytes + body)
+        }
+
         func close() { sysClose(fd) }
     }
 }
