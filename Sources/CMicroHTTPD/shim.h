@@ -41,6 +41,10 @@ struct stepd_mhd_config {
     unsigned int connection_limit;
     /* 0: no per-address limit. */
     unsigned int per_address_connection_limit;
+    /* PEM text, both or neither; needed only during the call (GnuTLS copies them). The
+     * caller sets MHD_USE_TLS in flags. */
+    const char *tls_key_pem;
+    const char *tls_cert_pem;
     MHD_AccessHandlerCallback access_handler;
     void *access_handler_cls;
     /* Per-request state is freed here, also on errors and time-outs. */
@@ -55,7 +59,7 @@ struct stepd_mhd_config {
 /* Starts a daemon from a config, through MHD_OPTION_ARRAY so the option list can depend on
  * the config without a variadic call per combination. */
 static inline struct MHD_Daemon *stepd_mhd_start(const struct stepd_mhd_config *c) {
-    struct MHD_OptionItem options[16];
+    struct MHD_OptionItem options[16]; /* 13 at most, with the end marker */
     unsigned int n = 0;
 #define STEPD_MHD_OPTION(opt, value, ptr) \
     options[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(value), (void *)(ptr) }
@@ -70,6 +74,10 @@ static inline struct MHD_Daemon *stepd_mhd_start(const struct stepd_mhd_config *
     STEPD_MHD_OPTION(MHD_OPTION_CONNECTION_LIMIT, c->connection_limit, NULL);
     if (c->per_address_connection_limit > 0)
         STEPD_MHD_OPTION(MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->per_address_connection_limit, NULL);
+    if (c->tls_key_pem != NULL && c->tls_cert_pem != NULL) {
+        STEPD_MHD_OPTION(MHD_OPTION_HTTPS_MEM_KEY, 0, c->tls_key_pem);
+        STEPD_MHD_OPTION(MHD_OPTION_HTTPS_MEM_CERT, 0, c->tls_cert_pem);
+    }
     if (c->completed != NULL)
         STEPD_MHD_OPTION(MHD_OPTION_NOTIFY_COMPLETED, c->completed, c->completed_cls);
     if (c->notify_connection != NULL)

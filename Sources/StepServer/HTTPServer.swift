@@ -51,6 +51,8 @@ public final class HTTPServer: @unchecked Sendable {
         /// `bodyMinBytesPerSecond` bytes received; 0 for no deadline.
         public var bodyTimeoutSeconds: Int = 30
         public var bodyMinBytesPerSecond: Int = 1024
+        /// Serve HTTPS with these, through libmicrohttpd's GnuTLS; nil serves plain HTTP.
+        public var tls: TLSCredentials?
         /// Buffer size for streamed (`ResponseBodyStream`) bodies: the largest `fill` call.
         public var streamBlockSize: Int = 256 * 1024
         /// Forward libmicrohttpd's own diagnostics (malformed requests, socket errors) to the
@@ -63,6 +65,9 @@ public final class HTTPServer: @unchecked Sendable {
             self.port = port
         }
     }
+
+    /// Whether this libmicrohttpd was built with TLS (Debian's is, with GnuTLS).
+    public static var supportsTLS: Bool { MHD_is_feature_supported(.FEATURE_TLS) == .YES }
 
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
@@ -107,6 +112,10 @@ public final class HTTPServer: @unchecked Sendable {
                 ? UInt32(MHD_USE_EPOLL.rawValue) : UInt32(MHD_USE_POLL.rawValue)
             if family == AF_INET6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
             if c.logLibraryMessages { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
+            if c.tls != nil {
+                guard Self.supportsTLS else { throw HTTPServerError.tlsUnsupported }
+                flags |= UInt32(MHD_USE_TLS.rawValue)
+            }
 
             let me = Unmanaged.passRetained(self)
             let sink = UnsafeMutablePointer<stepd_mhd_log_sink>.allocate(capacity: 1)
@@ -160,13 +169,25 @@ public final class HTTPServer: @unchecked Sendable {
                 options.notify_connection_cls = Unmanaged.passUnretained(deadlines).toOpaque()
             }
             options.log_sink = sink
+            let keyPEM = c.tls.map { strdup($0.keyPEM) } ?? nil
+            let certificatePEM = c.tls.map { strdup($0.certificatePEM) } ?? nil
+            options.tls_key_pem = UnsafePointer(keyPEM)
+            options.tls_cert_pem = UnsafePointer(certificatePEM)
             let daemon = stepd_mhd_start(&options)
+            free(keyPEM)
+            free(certificatePEM)
 
             guard let daemon else {
                 let reason = startMessages.withLock { $0 ?? [] }.joined(separator: "; ")
                 deadlines?.stop()
                 sink.deallocate()
                 me.release()
+                if let tls = c.tls, reason.contains("Failed to initialize TLS support") {
+                    // GnuTLS's reason comes first; MHD's own line after it adds nothing.
+                    let gnutls = startMessages.withLock { $0 ?? [] }.filter { !$0.contains("Failed to initialize TLS support") }
+                    throw HTTPServerError.tlsRefused(certificateFile: tls.certificateFile, keyFile: tls.keyFile,
+                                                     reason: gnutls.isEmpty ? reason : gnutls.joined(separator: "; "))
+                }
                 throw HTTPServerError.startFailed(host: c.host, port: c.port,
                                                   reason: reason.isEmpty ? "MHD_start_daemon failed" : reason)
             }

@@ -18,6 +18,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @OptionGroup var connections: ConnectionOptions
+    @OptionGroup var tls: TLSOptions
     @OptionGroup var snapshots: SnapshotOptions
 
     func run() throws {
@@ -34,15 +35,18 @@ struct ServeCommand: ParsableCommand {
             token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !(token ?? "").isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty") }
         }
+        let credentials = try tls.credentials()
         let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes, token: token)
         var config = HTTPServer.Configuration(host: host, port: port)
         connections.apply(to: &config)
+        config.tls = credentials
         if let threads { config.threads = threads }
         let server = HTTPServer(router: service.router(), configuration: config, logger: Logger(label: "stepd.http"))
         try server.start()
-        logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected))")
+        let scheme = credentials == nil ? "http" : "https"
+        logger.info("stepd listening on \(scheme)://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected), \(TLSOptions.state(on: credentials != nil)))")
 
         _ = stopSignals.wait()
         logger.info("stopping: no new requests; writing snapshots of changed sessions")
