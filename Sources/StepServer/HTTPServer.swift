@@ -251,9 +251,12 @@ public final class HTTPServer: @unchecked Sendable {
             let head = Self.head(connection, url: url, method: method)
             let exchange = RequestExchange(router: router, head: head)
             conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
-            let early = exchange.start(expectsBody: head.hasBody)
-            Self.tracked(connection)?.headReceived(readingBody: head.hasBody && early == nil)
-            if let early {
+            // Before `start`: for a body-less request it runs the handler, which may wait on a
+            // session lock for longer than the head deadline.
+            let tracked = Self.tracked(connection)
+            tracked?.headReceived(readingBody: head.hasBody)
+            if let early = exchange.start(expectsBody: head.hasBody) {
+                tracked?.answering()
                 if head.hasBody { return queue(early, on: connection) }
                 exchange.deferred = early
             }
