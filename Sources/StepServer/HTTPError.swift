@@ -27,6 +27,13 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         HTTPError(.badRequest, detail: detail, extra: fieldMember(field))
     }
 
+    /// 400 (or `status`) for a request whose body cannot be delimited unambiguously. It says
+    /// `Connection: close`: whatever follows on the connection may be the rest of this body or a
+    /// smuggled request, so nothing more is read from it.
+    public static func badFraming(_ detail: String, status: HTTPStatus = .badRequest) -> HTTPError {
+        HTTPError(status, detail: detail, headers: ["Connection": "close"])
+    }
+
     /// 401 with the challenge RFC 6750 asks for; `invalid` distinguishes a wrong token from
     /// a missing one.
     public static func unauthorized(_ detail: String, invalidToken: Bool = false) -> HTTPError {

@@ -34,7 +34,25 @@ public final class HTTPServer: @unchecked Sendable {
         public var connectionMemoryLimit: Int = 32 * 1024
         /// Step by which MHD grows a connection's read buffer towards the limit.
         public var connectionMemoryIncrement: Int = 4 * 1024
+        /// Most connections open at once. At the limit libmicrohttpd stops accepting, so new
+        /// clients wait in the listen backlog until a connection closes. Each pool thread takes
+        /// an equal share.
         public var connectionLimit: Int = 1024
+        /// Most connections open at once from one IP address; 0 for no limit. Beyond it
+        /// libmicrohttpd closes a new connection at once, so one client cannot take every slot
+        /// of `connectionLimit`. Behind a proxy every connection comes from the proxy's address.
+        public var perAddressConnectionLimit: Int = 64
+        /// Seconds a connection has to deliver a complete request head, counted from accept or
+        /// from the end of its previous response, so also how long an idle keep-alive connection
+        /// stays open; 0 for no deadline. Unlike `connectionTimeoutSeconds`, trickled bytes do
+        /// not extend it (see `ConnectionDeadlines`).
+        public var headerTimeoutSeconds: Int = 15
+        /// Seconds a request body may take once its head is in, plus one second for every
+        /// `bodyMinBytesPerSecond` bytes received; 0 for no deadline.
+        public var bodyTimeoutSeconds: Int = 30
+        public var bodyMinBytesPerSecond: Int = 1024
+        /// Serve HTTPS with these, through libmicrohttpd's GnuTLS; nil serves plain HTTP.
+        public var tls: TLSCredentials?
         /// Buffer size for streamed (`ResponseBodyStream`) bodies: the largest `fill` call.
         public var streamBlockSize: Int = 256 * 1024
         /// Forward libmicrohttpd's own diagnostics (malformed requests, socket errors) to the
@@ -48,6 +66,9 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
+    /// Whether this libmicrohttpd was built with TLS (Debian's is, with GnuTLS).
+    public static var supportsTLS: Bool { MHD_is_feature_supported(.FEATURE_TLS) == .YES }
+
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     public let router: Router
@@ -58,6 +79,7 @@ public final class HTTPServer: @unchecked Sendable {
         var daemon: OpaquePointer
         var port: Int
         var logSink: UnsafeMutablePointer<stepd_mhd_log_sink>
+        var deadlines: ConnectionDeadlines?
     }
     private let running = LockedValue<Running?>(nil)
     /// Messages MHD logged while starting, to explain a failed start.
@@ -82,11 +104,18 @@ public final class HTTPServer: @unchecked Sendable {
             let (address, family) = try Self.resolve(c.host, port: c.port)
             defer { address.deallocate() }
 
-            var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue)
+            // MHD_USE_ITC: without it MHD 0.9.75 wakes its threads for `stop()` by shutting the
+            // listen socket, which a thread at its connection limit no longer polls, so stopping
+            // a saturated server waited for a connection to time out (a minute by default).
+            var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_ITC.rawValue)
             flags |= MHD_is_feature_supported(.FEATURE_EPOLL) == .YES
                 ? UInt32(MHD_USE_EPOLL.rawValue) : UInt32(MHD_USE_POLL.rawValue)
             if family == AF_INET6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
             if c.logLibraryMessages { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
+            if c.tls != nil {
+                guard Self.supportsTLS else { throw HTTPServerError.tlsUnsupported }
+                flags |= UInt32(MHD_USE_TLS.rawValue)
+            }
 
             let me = Unmanaged.passRetained(self)
             let sink = UnsafeMutablePointer<stepd_mhd_log_sink>.allocate(capacity: 1)
@@ -99,36 +128,71 @@ public final class HTTPServer: @unchecked Sendable {
             startMessages.withLock { $0 = [] }
             defer { startMessages.withLock { $0 = nil } }
 
-            let daemon = stepd_mhd_start(
-                flags, address,
-                UInt32(max(1, c.threads)),
-                UInt32(max(0, c.connectionTimeoutSeconds)),
-                max(4096, c.connectionMemoryLimit),
-                max(1024, min(c.connectionMemoryIncrement, c.connectionMemoryLimit / 2)),
-                UInt32(max(1, c.connectionLimit)),
-                { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
-                    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
-                    return server.access(connection!, url, method, uploadData, uploadDataSize!, conCls!)
-                },
-                me.toOpaque(),
-                { _, _, conCls, termination in
-                    guard let conCls, let context = conCls.pointee else { return }
-                    conCls.pointee = nil
-                    let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeRetainedValue()
-                    if termination != .REQUEST_TERMINATED_COMPLETED_OK { exchange.abandon() }
-                },
-                nil,
-                sink)
+            var options = stepd_mhd_config()
+            options.flags = flags
+            options.address = address
+            options.thread_pool_size = UInt32(max(1, c.threads))
+            options.connection_timeout_seconds = UInt32(max(0, c.connectionTimeoutSeconds))
+            options.connection_memory_limit = max(4096, c.connectionMemoryLimit)
+            options.connection_memory_increment = max(1024, min(c.connectionMemoryIncrement, c.connectionMemoryLimit / 2))
+            options.connection_limit = UInt32(max(1, c.connectionLimit))
+            options.per_address_connection_limit = UInt32(max(0, c.perAddressConnectionLimit))
+            options.access_handler = { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
+                let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+                return server.access(connection!, url, method, uploadData, uploadDataSize!, conCls!)
+            }
+            options.access_handler_cls = me.toOpaque()
+            options.completed = { _, connection, conCls, termination in
+                if let connection { HTTPServer.tracked(connection)?.requestCompleted() }
+                guard let conCls, let context = conCls.pointee else { return }
+                conCls.pointee = nil
+                let exchange = Unmanaged<RequestExchange>.fromOpaque(context).takeRetainedValue()
+                if termination != .REQUEST_TERMINATED_COMPLETED_OK { exchange.abandon() }
+            }
+            let deadlines = makeDeadlines()
+            if let deadlines {
+                options.notify_connection = { cls, connection, socketContext, event in
+                    guard let cls, let connection, let socketContext else { return }
+                    let deadlines = Unmanaged<ConnectionDeadlines>.fromOpaque(cls).takeUnretainedValue()
+                    switch event {
+                    case .CONNECTION_NOTIFY_STARTED:
+                        let tracked = deadlines.opened(fd: stepd_mhd_connection_fd(connection))
+                        socketContext.pointee = Unmanaged.passRetained(tracked).toOpaque()
+                    case .CONNECTION_NOTIFY_CLOSED:
+                        guard let context = socketContext.pointee else { return }
+                        socketContext.pointee = nil
+                        deadlines.closed(Unmanaged<ConnectionDeadlines.Tracked>.fromOpaque(context).takeRetainedValue())
+                    default:
+                        break
+                    }
+                }
+                options.notify_connection_cls = Unmanaged.passUnretained(deadlines).toOpaque()
+            }
+            options.log_sink = sink
+            let keyPEM = c.tls.map { strdup($0.keyPEM) } ?? nil
+            let certificatePEM = c.tls.map { strdup($0.certificatePEM) } ?? nil
+            options.tls_key_pem = UnsafePointer(keyPEM)
+            options.tls_cert_pem = UnsafePointer(certificatePEM)
+            let daemon = stepd_mhd_start(&options)
+            free(keyPEM)
+            free(certificatePEM)
 
             guard let daemon else {
                 let reason = startMessages.withLock { $0 ?? [] }.joined(separator: "; ")
+                deadlines?.stop()
                 sink.deallocate()
                 me.release()
+                if let tls = c.tls, reason.contains("Failed to initialize TLS support") {
+                    // GnuTLS's reason comes first; MHD's own line after it adds nothing.
+                    let gnutls = startMessages.withLock { $0 ?? [] }.filter { !$0.contains("Failed to initialize TLS support") }
+                    throw HTTPServerError.tlsRefused(certificateFile: tls.certificateFile, keyFile: tls.keyFile,
+                                                     reason: gnutls.isEmpty ? reason : gnutls.joined(separator: "; "))
+                }
                 throw HTTPServerError.startFailed(host: c.host, port: c.port,
                                                   reason: reason.isEmpty ? "MHD_start_daemon failed" : reason)
             }
             let port = Int(stepd_mhd_bound_port(daemon))
-            state = Running(daemon: daemon, port: port, logSink: sink)
+            state = Running(daemon: daemon, port: port, logSink: sink, deadlines: deadlines)
         }
     }
 
@@ -136,10 +200,36 @@ public final class HTTPServer: @unchecked Sendable {
     /// are abandoned (their body handlers see `abandon()`). Safe to call twice.
     public func stop() {
         guard let r = running.withLock({ s -> Running? in defer { s = nil }; return s }) else { return }
+        r.deadlines?.stop()
         MHD_stop_daemon(r.daemon)
         r.logSink.deinitialize(count: 1)
         r.logSink.deallocate()
         Unmanaged.passUnretained(self).release()
+    }
+
+    /// The deadline sweep for this run, or nil when every deadline is off (then MHD is not
+    /// asked to report connections at all).
+    private func makeDeadlines() -> ConnectionDeadlines? {
+        let c = configuration
+        let policy = ConnectionDeadlines.Policy(
+            headerTimeout: c.headerTimeoutSeconds > 0 ? .seconds(c.headerTimeoutSeconds) : nil,
+            bodyTimeout: c.bodyTimeoutSeconds > 0 ? .seconds(c.bodyTimeoutSeconds) : nil,
+            bodyMinBytesPerSecond: max(0, c.bodyMinBytesPerSecond))
+        guard policy.isEnabled else { return nil }
+        let metrics = router.metrics
+        let logger = logger
+        return ConnectionDeadlines(policy: policy) { reason in
+            metrics?.connectionsCut.increment([reason.rawValue])
+            switch reason {
+            case .head: logger.debug("closed a connection that sent no complete request head within \(c.headerTimeoutSeconds) s")
+            case .body: logger.debug("closed a connection whose request body came slower than \(c.bodyMinBytesPerSecond) B/s after \(c.bodyTimeoutSeconds) s")
+            }
+        }
+    }
+
+    /// The deadline state MHD keeps for `connection`, when deadlines are on.
+    private static func tracked(_ connection: OpaquePointer) -> ConnectionDeadlines.Tracked? {
+        stepd_mhd_socket_context(connection).map { Unmanaged<ConnectionDeadlines.Tracked>.fromOpaque($0).takeUnretainedValue() }
     }
 
     // MARK: libmicrohttpd callbacks
@@ -161,9 +251,14 @@ public final class HTTPServer: @unchecked Sendable {
             let head = Self.head(connection, url: url, method: method)
             let exchange = RequestExchange(router: router, head: head)
             conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
-            if let response = exchange.start(expectsBody: head.hasBody) {
-                if head.hasBody { return queue(response, on: connection) }
-                exchange.deferred = response
+            // Before `start`: for a body-less request it runs the handler, which may wait on a
+            // session lock for longer than the head deadline.
+            let tracked = Self.tracked(connection)
+            tracked?.headReceived(readingBody: head.hasBody)
+            if let early = exchange.start(expectsBody: head.hasBody) {
+                tracked?.answering()
+                if head.hasBody { return queue(early, on: connection) }
+                exchange.deferred = early
             }
             return .YES
         }
@@ -173,10 +268,12 @@ public final class HTTPServer: @unchecked Sendable {
             return queue(response, on: connection)
         }
         if uploadDataSize.pointee > 0 {
+            Self.tracked(connection)?.bodyReceived(uploadDataSize.pointee)
             exchange.receive(UnsafeRawBufferPointer(start: uploadData, count: uploadDataSize.pointee))
             uploadDataSize.pointee = 0
             return .YES
         }
+        Self.tracked(connection)?.answering()
         return queue(exchange.finish(), on: connection)
     }
 

@@ -60,6 +60,7 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible, Expressib
     public static let unprocessableContent: HTTPStatus = 422
     public static let tooManyRequests: HTTPStatus = 429
     public static let internalServerError: HTTPStatus = 500
+    public static let notImplemented: HTTPStatus = 501
     public static let serviceUnavailable: HTTPStatus = 503
     public static let insufficientStorage: HTTPStatus = 507
 }

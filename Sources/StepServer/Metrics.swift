@@ -21,11 +21,18 @@ public final class Metrics: Sendable {
     /// `route` is the matched pattern or "unmatched".
     public let httpRequests: Counter
 
+    /// `stepd_http_connections_cut_total{reason}`: connections closed by the server for
+    /// sending a request head (`head`) or body (`body`) too slowly.
+    public let connectionsCut: Counter
+
     public init() {
         httpRequests = Counter(name: "stepd_http_requests_total",
                                help: "HTTP requests by route pattern, method and status.",
                                labelNames: ["route", "method", "status"])
-        families.withLock { $0.append(.counter(httpRequests)) }
+        connectionsCut = Counter(name: "stepd_http_connections_cut_total",
+                                 help: "Connections closed for sending a request head or body too slowly.",
+                                 labelNames: ["reason"])
+        families.withLock { $0 += [.counter(httpRequests), .counter(connectionsCut)] }
     }
 
     public func counter(_ name: String, help: String, labels: [String] = []) -> Counter {

@@ -67,15 +67,36 @@ final class RequestExchange {
     }
 
     /// libmicrohttpd refuses most broken framing itself, but takes the first of several
-    /// Content-Length fields; two that disagree are a smuggling attempt or a broken client.
+    /// Content-Length fields, lets Transfer-Encoding silently win over Content-Length, and reads
+    /// a body of unknown coding until the client closes. A proxy in front may frame the same
+    /// bytes the other way (request smuggling), so any framing two parsers could read
+    /// differently is refused, and the answer closes the connection (RFC 9112 section 6.3).
     private func checkFraming() throws {
         let lengths = head.headers.values("Content-Length")
+        let codings = head.headers.values("Transfer-Encoding")
+        if !codings.isEmpty {
+            let te = codings.joined(separator: ", ")
+            if !lengths.isEmpty {
+                throw HTTPError.badFraming(
+                    "Content-Length \(lengths.joined(separator: ", ")) and Transfer-Encoding \(te) in one request; "
+                        + "frame the body with one of them")
+            }
+            let list = codings.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces().lowercased() }
+            if list.last != "chunked" {
+                throw HTTPError.badFraming("Transfer-Encoding \(te) does not end in chunked, so the body's length is unknown; "
+                                           + "send chunked or Content-Length")
+            }
+            if list.count > 1 {
+                throw HTTPError.badFraming("Transfer-Encoding \(te) is not supported; send the body chunked once, "
+                                           + "without other codings", status: .notImplemented)
+            }
+        }
         guard !lengths.isEmpty else { return }
         if Set(lengths).count > 1 {
-            throw HTTPError.badRequest("conflicting Content-Length headers: \(lengths.joined(separator: ", "))")
+            throw HTTPError.badFraming("conflicting Content-Length headers: \(lengths.joined(separator: ", "))")
         }
         if head.contentLength == nil {
-            throw HTTPError.badRequest("Content-Length \(lengths[0]) is not a non-negative integer")
+            throw HTTPError.badFraming("Content-Length \(lengths[0]) is not a non-negative integer")
         }
     }
 

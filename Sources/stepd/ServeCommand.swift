@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import StepKernels
@@ -16,13 +15,15 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest JSON request body in bytes (parsed whole, so far below --max-body-bytes).") var maxJsonBodyBytes = 8 << 20
     @Option(help: "Most sessions held at once.") var maxSessions = 1000
     @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
-    @Option(help: "Seconds a connection may sit idle, also mid-request.") var requestTimeout = 60
     @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN).") var tokenFile: String?
     @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @OptionGroup var connections: ConnectionOptions
+    @OptionGroup var tls: TLSOptions
     @OptionGroup var snapshots: SnapshotOptions
 
     func run() throws {
+        let stopSignals = StopSignals.block()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -35,31 +36,24 @@ struct ServeCommand: ParsableCommand {
             token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !(token ?? "").isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty") }
         }
+        let credentials = try tls.credentials()
         let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes,
                                   maxJSONBodyBytes: maxJsonBodyBytes, token: token)
         var config = HTTPServer.Configuration(host: host, port: port)
-        config.connectionTimeoutSeconds = requestTimeout
+        connections.apply(to: &config)
+        config.tls = credentials
         if let threads { config.threads = threads }
         let server = HTTPServer(router: service.router(), configuration: config, logger: Logger(label: "stepd.http"))
         try server.start()
-        logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected))")
+        let scheme = credentials == nil ? "http" : "https"
+        logger.info("stepd listening on \(scheme)://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected), \(TLSOptions.state(on: credentials != nil)))")
 
-        let done = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { done.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        done.wait()
+        _ = stopSignals.wait()
         logger.info("stopping: no new requests; writing snapshots of changed sessions")
         server.stop()
         store.shutdown()
         logger.info("stopped")
-        _ = sources
     }
 }

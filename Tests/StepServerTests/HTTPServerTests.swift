@@ -242,6 +242,21 @@ import Testing
         #expect(log.abandoned.withLock { $0 } == 1)
     }
 
+    @Test func aHandlerSlowerThanTheHeadDeadlineIsNotCut() throws {
+        // The deadline is for the client's head; once it is in, a handler waiting on a busy
+        // session's lock must not lose its connection.
+        var router = Self.demoRouter()
+        router.get("/v1/slow") { _, _ in
+            usleep(2_500_000)
+            return .respond(.text("done\n"))
+        }
+        try Self.withServer(router, configure: { $0.headerTimeoutSeconds = 1 }) { _, client in
+            let r = try client.request("GET", "/v1/slow")
+            #expect(r.status == 200)
+            #expect(r.text == "done\n")
+        }
+    }
+
     @Test func stopIsCleanAbandonsInFlightUploadsAndFreesThePort() throws {
         let log = UploadLog()
         var config = HTTPServer.Configuration()

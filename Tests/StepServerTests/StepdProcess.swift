@@ -44,6 +44,16 @@ final class StepdProcess {
 
     var client: TestHTTPClient { TestHTTPClient(port: port) }
 
+    /// A connection from `source` that has sent a request head without its end, as a slow
+    /// client would.
+    func slowConnection(from source: String) throws -> TestHTTPClient.Connection {
+        var c = client
+        c.sourceHost = source
+        let connection = try c.open()
+        connection.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8))
+        return connection
+    }
+
     /// SIGKILL: no shutdown code runs.
     func crash() {
         kill(process.processIdentifier, SIGKILL)

@@ -14,6 +14,9 @@ struct TestHTTPClient: Sendable {
     var host = "127.0.0.1"
     var port: Int
     var timeoutSeconds = 15
+    /// The local address to connect from (another loopback address such as 127.0.0.2 looks
+    /// like another client to per-address limits); nil lets the system choose.
+    var sourceHost: String? = nil
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -40,7 +43,7 @@ struct TestHTTPClient: Sendable {
                  body: [UInt8]? = nil, framing: BodyFraming = .contentLength(pieces: 64 * 1024)) throws -> Response {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
-        let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds, sourceHost: sourceHost)
         defer { connection.close() }
         if let body {
             switch framing {
@@ -73,7 +76,7 @@ struct TestHTTPClient: Sendable {
 
     /// Writes `bytes` as they are and returns everything the server sends until it closes.
     func raw(_ bytes: [UInt8]) throws -> [UInt8] {
-        let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds, sourceHost: sourceHost)
         defer { connection.close() }
         connection.send(bytes)
         return connection.readToEnd()
@@ -82,7 +85,7 @@ struct TestHTTPClient: Sendable {
     func raw(_ text: String) throws -> [UInt8] { try raw(Array(text.utf8)) }
 
     /// Opens a connection the caller drives, for requests left half-sent on purpose.
-    func open() throws -> Connection { try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds) }
+    func open() throws -> Connection { try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds, sourceHost: sourceHost) }
 
     static func parse(_ bytes: [UInt8]) throws -> Response {
         guard let end = find([13, 10, 13, 10], in: bytes, from: 0) else {
@@ -135,8 +138,11 @@ struct TestHTTPClient: Sendable {
     /// One TCP connection with blocking I/O and receive/send time-outs.
     final class Connection {
         let fd: Int32
+        /// Whether `readToEnd` stopped because the server closed or reset the connection,
+        /// rather than because the receive time-out passed.
+        private(set) var closedByPeer = false
 
-        init(host: String, port: Int, timeoutSeconds: Int) throws {
+        init(host: String, port: Int, timeoutSeconds: Int, sourceHost: String? = nil) throws {
             #if canImport(Glibc)
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             #else
@@ -146,10 +152,20 @@ struct TestHTTPClient: Sendable {
             var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, host, &addr.sin_addr)
+            if let sourceHost {
+                var local = Self.address(sourceHost, port: 0)
+                let bound = withUnsafePointer(to: &local) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+                guard bound == 0 else {
+                    let e = errno
+                    sysClose(fd)
+                    throw Failure(description: "bind to \(sourceHost): errno \(e)")
+                }
+            }
+            var addr = Self.address(host, port: port)
             let rc = withUnsafePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -160,6 +176,14 @@ struct TestHTTPClient: Sendable {
                 sysClose(fd)
                 throw Failure(description: "connect to \(host):\(port): errno \(e)")
             }
+        }
+
+        private static func address(_ host: String, port: Int) -> sockaddr_in {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &addr.sin_addr)
+            return addr
         }
 
         /// Returns false once the peer has stopped reading (it may already have answered).
@@ -185,8 +209,40 @@ struct TestHTTPClient: Sendable {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if n > 0 { out += buffer[..<n]; continue }
                 if n < 0 && errno == EINTR { continue }
+                closedByPeer = n == 0 || errno == ECONNRESET
                 return out
             }
+        }
+
+        /// Whether the server has closed or reset the connection, without waiting.
+        func peerHasClosed() -> Bool {
+            var byte: UInt8 = 0
+            let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if n == 0 { return true }
+            return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
+        }
+
+        /// One response off a kept-alive connection: its head, then `Content-Length` bytes.
+        func readResponse() throws -> Response {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while TestHTTPClient.find([13, 10, 13, 10], in: bytes, from: max(0, bytes.count - 4)) == nil {
+                guard recv(fd, &byte, 1, 0) == 1 else {
+                    throw Failure(description: "connection ended after \(bytes.count) bytes of a response head")
+                }
+                bytes.append(byte)
+            }
+            let length = String(decoding: bytes, as: UTF8.self).split(separator: "\r\n")
+                .first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).filter { $0 != " " }) } ?? 0
+            var body = [UInt8](repeating: 0, count: length)
+            var got = 0
+            while got < body.count {
+                let n = body[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { throw Failure(description: "body ended after \(got) of \(body.count) bytes") }
+                got += n
+            }
+            return try TestHTTPClient.parse(bytes + body)
         }
 
         func close() { sysClose(fd) }

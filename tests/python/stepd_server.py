@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_LISTENING = re.compile(r"listening on (http://[0-9A-Za-z.\-\[\]:]+?:(\d+))")
+_LISTENING = re.compile(r"listening on (https?://[0-9A-Za-z.\-\[\]:]+?:(\d+))")
 
 
 def stepd_binary() -> Path:
@@ -27,12 +28,18 @@ def stepd_binary() -> Path:
 
 
 class StepdServer:
-    """``stepd serve --port 0 --data-dir ''``, its URL parsed from the log line on stderr."""
+    """``stepd serve --port 0 --data-dir ''``, its URL parsed from the log line on stderr.
+
+    With ``--tls-cert``/``--tls-key`` in ``args`` the URL is https://; ``ca_file`` is then the
+    CA that signed the certificate, trusted by the readiness check.
+    """
 
     def __init__(self, binary: Optional[Path] = None, args: Sequence[str] = (),
-                 env: Optional[Mapping[str, str]] = None, start_timeout: float = 30.0):
+                 env: Optional[Mapping[str, str]] = None, start_timeout: float = 30.0,
+                 ca_file: Optional[str] = None):
         self.binary = Path(binary) if binary else stepd_binary()
         self.args = list(args)
+        self.ca_file = ca_file
         self.env = dict(env or {})
         self.start_timeout = start_timeout
         self.proc: Optional[subprocess.Popen] = None
@@ -62,9 +69,10 @@ class StepdServer:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"stepd did not log its port within {self.start_timeout}s:\n{self.logs()}")
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         while True:
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2, context=context) as r:
                     if r.status == 200:
                         return self
             except OSError:

@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// SIGINT and SIGTERM, taken synchronously. They are blocked first thing, before any thread
+/// starts (threads inherit the mask), so one that arrives at any later moment stays pending
+/// until `wait()` takes it. A dispatch signal source registers asynchronously after `resume()`,
+/// with the default action already set to ignore: a SIGTERM in that window, as `docker stop` or
+/// a test may send right after the "listening" line, was dropped and stepd never stopped.
+struct StopSignals {
+    private var set = sigset_t()
+
+    /// Blocks both signals in the calling thread and every thread it starts from now on.
+    static func block() -> StopSignals {
+        var s = StopSignals()
+        sigemptyset(&s.set)
+        sigaddset(&s.set, SIGINT)
+        sigaddset(&s.set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &s.set, nil)
+        return s
+    }
+
+    /// Waits for SIGINT or SIGTERM, also one that arrived before this call; returns it.
+    func wait() -> Int32 {
+        var set = set
+        var signal: Int32 = 0
+        while sigwait(&set, &signal) != 0 {}
+        return signal
+    }
+}
