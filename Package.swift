@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "stepd", targets: ["stepd"]),
+        .executable(name: "stepd-fuzz", targets: ["stepd-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,6 +48,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // libFuzzer harnesses (Fuzz/README.md, scripts/fuzz). Built with
+        // `-Xswiftc -sanitize=fuzzer,address` they fuzz; a plain build replays inputs once each.
+        // The C driver supplies the executable's entry point (`stepd_fuzz_main`) and calls
+        // libFuzzer's LLVMFuzzerRunDriver, which SwiftPM's `--defsym main=...` linking needs.
+        .target(name: "StepFuzzDriver", path: "Fuzz/Driver"),
+        .executableTarget(name: "stepd-fuzz", dependencies: [
+            "StepFuzzDriver", "StepServer", "StepStore", "StepCore", "StepJSON", "StepKernels",
+        ], path: "Fuzz/Harnesses"),
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepJSON"]),
         .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
