@@ -16,7 +16,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Most sessions held at once.") var maxSessions = 1000
     @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
     @Option(help: "Seconds a connection may sit idle, also mid-request.") var requestTimeout = 60
-    @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN).") var tokenFile: String?
+    @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN): an admin key without a tenant.") var tokenFile: String?
+    @Option(help: "JSON file of API keys (SHA-256 hashes) with tenants, roles and quotas; re-read on SIGHUP.") var keysFile: String?
     @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @OptionGroup var snapshots: SnapshotOptions
@@ -34,9 +35,35 @@ struct ServeCommand: ParsableCommand {
             token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !(token ?? "").isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty") }
         }
+        let authenticator: Authenticator
+        do {
+            authenticator = try keysFile.map { try Authenticator(token: token, keysFile: $0) } ?? Authenticator(token: token)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
-        let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes, token: token)
+        let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes,
+                                  authenticator: authenticator)
+        var sources: [DispatchSourceSignal] = []
+        if let keysFile { logger.info("keys: \(authenticator.keyCount) keys from \(keysFile), tenants: \(authenticator.tenants.joined(separator: ", "))") }
+        // SIGHUP re-reads the keys file; one that does not validate changes nothing. Without
+        // a keys file SIGHUP is ignored rather than ending the server. Set before the server
+        // starts, so a SIGHUP right after start-up cannot kill it.
+        signal(SIGHUP, SIG_IGN)
+        if let keysFile {
+            let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "stepd.sighup"))
+            hup.setEventHandler {
+                do {
+                    let n = try service.reloadKeys()
+                    logger.info("keys: reloaded \(keysFile): \(n) keys in force")
+                } catch {
+                    logger.error("keys: reload refused, the previous keys stay in force: \(error)")
+                }
+            }
+            hup.resume()
+            sources.append(hup)
+        }
         var config = HTTPServer.Configuration(host: host, port: port)
         config.connectionTimeoutSeconds = requestTimeout
         if let threads { config.threads = threads }
@@ -45,7 +72,6 @@ struct ServeCommand: ParsableCommand {
         logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected))")
 
         let done = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
