@@ -329,6 +329,9 @@ public final class Session: @unchecked Sendable {
         guard let names else { return layout.tensors }
         var out: [TensorSpec] = []
         for name in names {
+            guard !out.contains(where: { $0.name == name }) else {
+                throw .invalid(field: "names", detail: "tensor \"\(name.prefix(80))\" is named twice; each tensor may be asked for once")
+            }
             guard let t = layout.tensor(named: name) else {
                 throw .invalid(field: "names", detail: "unknown tensor \"\(name)\"; this session has \(layout.tensors.map(\.name).joined(separator: ", "))")
             }

@@ -70,9 +70,8 @@ public struct SessionConfig: Sendable {
         var groups = [ParamGroup(name: "default", overrides: JSONObject(), hyper: optimizer.hyper)]
         for (i, g) in (try r.array("groups") ?? []).enumerated() {
             var gr = try JSONObjectReader(g, path: "groups[\(i)]")
-            guard let name = try gr.string("name"), !name.isEmpty else {
-                throw JSONFieldError(field: "groups[\(i)].name", "is required (a non-empty string)")
-            }
+            let name = try gr.string("name") ?? ""
+            if let problem = TensorName.problem(name) { throw JSONFieldError(field: "groups[\(i)].name", problem) }
             guard !groups.contains(where: { $0.name == name }) else {
                 throw JSONFieldError(field: "groups[\(i)].name", "duplicate group name \"\(name)\"")
             }
@@ -94,9 +93,8 @@ public struct SessionConfig: Sendable {
         for (i, p) in params.enumerated() {
             let path = "params[\(i)]"
             var pr = try JSONObjectReader(p, path: path)
-            guard let name = try pr.string("name"), !name.isEmpty else {
-                throw JSONFieldError(field: "\(path).name", "is required (a non-empty string)")
-            }
+            let name = try pr.string("name") ?? ""
+            if let problem = TensorName.problem(name) { throw JSONFieldError(field: "\(path).name", problem) }
             guard names.insert(name).inserted else {
                 throw JSONFieldError(field: "\(path).name", "duplicate tensor name \"\(name)\"")
             }

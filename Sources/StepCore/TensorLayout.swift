@@ -16,6 +16,9 @@ public struct TensorLayout: Sendable, Equatable {
     public let count: Int
     /// Maximal runs of neighbouring tensors in the same group: one kernel call covers a run.
     public let segments: [(range: Range<Int>, group: Int)]
+    /// Name to position: a body names every tensor, so a linear search per name would make a
+    /// many-tensor model's step quadratic in its tensor count.
+    private let index: [String: Int]
 
     public init(_ specs: [(name: String, shape: [Int], group: Int)]) {
         var tensors: [TensorSpec] = []
@@ -36,9 +39,10 @@ public struct TensorLayout: Sendable, Equatable {
             }
         }
         segments = segs
+        index = Dictionary(tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    public func tensor(named name: String) -> TensorSpec? { tensors.first { $0.name == name } }
+    public func tensor(named name: String) -> TensorSpec? { index[name].map { tensors[$0] } }
 
     public static func == (a: TensorLayout, b: TensorLayout) -> Bool { a.tensors == b.tensors }
 }

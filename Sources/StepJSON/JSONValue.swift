@@ -35,6 +35,12 @@ public struct JSONObject: Sendable, Equatable {
         for (k, v) in pairs { self[k] = v }
     }
 
+    /// Pairs whose keys are already known to be distinct (a parser that rejects duplicates):
+    /// building through the subscript would compare every key with every other.
+    init(uniquePairs: [(String, JSONValue)]) {
+        pairs = uniquePairs.map { (key: $0.0, value: $0.1) }
+    }
+
     public var keys: [String] { pairs.map(\.key) }
 
     public subscript(key: String) -> JSONValue? {

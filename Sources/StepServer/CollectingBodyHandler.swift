@@ -6,17 +6,19 @@ import StepJSON
 public final class CollectingBodyHandler: RequestBodyHandler {
     private var bytes: [UInt8] = []
     private let limit: Int?
+    private let hint: String?
     private let complete: ([UInt8]) throws -> HTTPResponse
 
-    public init(limit: Int? = nil, expectedLength: Int? = nil, complete: @escaping ([UInt8]) throws -> HTTPResponse) {
+    public init(limit: Int? = nil, hint: String? = nil, expectedLength: Int? = nil, complete: @escaping ([UInt8]) throws -> HTTPResponse) {
         self.limit = limit
+        self.hint = hint
         self.complete = complete
         if let expectedLength { bytes.reserveCapacity(min(expectedLength, limit ?? expectedLength)) }
     }
 
     public func consume(_ chunk: UnsafeRawBufferPointer) throws {
         if let limit, bytes.count + chunk.count > limit {
-            throw HTTPError.contentTooLarge(limit: limit)
+            throw HTTPError.contentTooLarge(limit: limit, hint: hint)
         }
         bytes.append(contentsOf: chunk)
     }
@@ -40,13 +42,24 @@ extension RouteAction {
     /// position), an empty body 400; the closure gets the parsed document.
     public static func jsonBody(_ head: HTTPRequestHead, limit: Int? = nil,
                                 _ complete: @escaping (JSONValue) throws -> HTTPResponse) throws -> RouteAction {
+        try jsonDocument(head, limit: limit) { document in try complete(withExtendedLifetime(document) { document.root.value }) }
+    }
+
+    /// Like `jsonBody`, but hands over the parser's tree, for bodies whose bulk is read in place.
+    public static func jsonDocument(_ head: HTTPRequestHead, limit: Int? = nil,
+                                    _ complete: @escaping (JSONDocument) throws -> HTTPResponse) throws -> RouteAction {
         let type = head.mediaType
         guard type == "application/json" || (type?.hasSuffix("+json") ?? false) else {
             throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: ["application/json"])
         }
-        return .readBody(CollectingBodyHandler(limit: limit, expectedLength: head.contentLength) { bytes in
+        let hint = "JSON bodies are parsed whole, so they have their own limit (--max-json-body-bytes); send large tensors as application/octet-stream or application/vnd.safetensors"
+        if let limit, let length = head.contentLength, length > limit {
+            throw HTTPError.contentTooLarge(limit: limit, received: length, hint: hint)
+        }
+        return .readBody(CollectingBodyHandler(limit: limit, hint: hint, expectedLength: head.contentLength) { bytes in
             guard !bytes.isEmpty else { throw HTTPError.badRequest("the request body is empty; a JSON document was expected") }
-            return try complete(try JSONParser.parse(bytes))
+            let document = try JSONDocument(parsing: bytes)
+            return try withExtendedLifetime(document) { try complete(document) }
         })
     }
 }

@@ -54,11 +54,11 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         HTTPError(.preconditionFailed, detail: detail)
     }
 
-    public static func contentTooLarge(limit: Int, received: Int? = nil) -> HTTPError {
+    public static func contentTooLarge(limit: Int, received: Int? = nil, hint: String? = nil) -> HTTPError {
         var extra = JSONObject()
         extra["limit"] = .number(Double(limit))
         let what = received.map { "\($0) bytes" } ?? "the body"
-        return HTTPError(.contentTooLarge, detail: "request body of \(what) exceeds the limit of \(limit) bytes",
+        return HTTPError(.contentTooLarge, detail: "request body of \(what) exceeds the limit of \(limit) bytes\(hint.map { "; \($0)" } ?? "")",
                          extra: extra)
     }
 

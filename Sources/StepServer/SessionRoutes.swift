@@ -11,7 +11,7 @@ extension StepService {
                 let id = head.query("id")
                 return .collectBody(limit: maxBodyBytes) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false, by: principal) }
             }
-            return try .jsonBody(head, limit: maxBodyBytes) { body in try self.create(body, by: principal) }
+            return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body, by: principal) }
         }
         r.get("/v1/sessions") { [self] head, _ in
             let list: [JSONValue] = registry.all(for: try caller(head)).map { s in

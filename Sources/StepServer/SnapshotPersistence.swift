@@ -13,11 +13,16 @@ public struct SnapshotPersistence: SessionPersistence {
 
     public func snapshotNow(_ session: Session) throws -> [String: String] {
         let e = try manager.snapshotNow(session)
-        return ["session": e.sessionID, "step": String(e.step), "path": e.path, "sequence": String(e.sequence)]
+        return Self.info(e)
     }
 
     public func snapshots(of id: String) -> [[String: String]] {
-        manager.list(id).map { ["session": $0.sessionID, "step": String($0.step), "path": $0.path, "sequence": String($0.sequence)] }
+        manager.list(id).map(Self.info)
+    }
+
+    /// The file's name, not its path: where the data directory is stays in the operator's log.
+    private static func info(_ e: SnapshotEntry) -> [String: String] {
+        ["session": e.sessionID, "step": String(e.step), "file": e.fileName, "sequence": String(e.sequence)]
     }
 
     public var storageProblem: String? { manager.storageProblem }

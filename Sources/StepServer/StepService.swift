@@ -14,6 +14,9 @@ public final class StepService: Sendable {
     public let persistence: any SessionPersistence
     public let metrics: Metrics
     public let maxBodyBytes: Int
+    /// JSON bodies are parsed whole into a tree of about 20 bytes per number before anything is
+    /// read from it, so they get a limit far below the streamed binary encodings'.
+    public let maxJSONBodyBytes: Int
     public let authenticator: Authenticator
     public let parallel: Parallel
     let stepSeconds: Histogram
@@ -22,12 +25,14 @@ public final class StepService: Sendable {
     let keysReloads: Counter
 
     public init(registry: SessionRegistry = SessionRegistry(), persistence: any SessionPersistence = InMemoryOnly(),
-                metrics: Metrics = Metrics(), maxBodyBytes: Int = 1 << 30, authenticator: Authenticator = Authenticator(),
+                metrics: Metrics = Metrics(), maxBodyBytes: Int = 1 << 30, maxJSONBodyBytes: Int = 8 << 20,
+                authenticator: Authenticator = Authenticator(),
                 parallel: Parallel = .machine) {
         self.registry = registry
         self.persistence = persistence
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
+        self.maxJSONBodyBytes = min(maxJSONBodyBytes, maxBodyBytes)
         self.authenticator = authenticator
         self.parallel = parallel
         stepSeconds = metrics.histogram("stepd_step_seconds", help: "Time to apply one step request (norm, clip, update), excluding the body upload.",
@@ -59,15 +64,10 @@ public final class StepService: Sendable {
         var r = Router(maxBodyBytes: maxBodyBytes, metrics: metrics)
         r.authenticator = authenticator
         r.get("/healthz") { [self] _, _ in
-            // Written directly: this is the endpoint load balancers hit most.
-            var w = JSONWriter(reservingCapacity: 64)
-            if let problem = persistence.storageProblem {
-                w.raw("{\"status\":\"degraded\",\"storage\":")
-                w.string(problem)
-                w.raw(",\"sessions\":\(registry.count)}")
-            } else {
-                w.raw("{\"status\":\"ok\",\"sessions\":\(registry.count)}")
-            }
+            // Open to anyone, so it says only what a load balancer needs: no session ids, counts
+            // or paths. What failed is in the log and in /metrics' stepd_storage_ok.
+            var w = JSONWriter(reservingCapacity: 48)
+            w.raw(persistence.storageProblem == nil ? "{\"status\":\"ok\"}" : "{\"status\":\"degraded\",\"storage\":\"failing\"}")
             return .respond(.json(w))
         }
         r.get("/metrics") { [self] _, _ in .respond(.text(metrics.render(), contentType: Metrics.contentType)) }

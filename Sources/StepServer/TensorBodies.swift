@@ -18,22 +18,26 @@ enum TensorMediaType {
         return d
     }
 
-    /// `{"name": [numbers...], ...}` into an upload; `field` prefixes error paths (`grads`, `params`).
-    static func fill(_ upload: GradientUpload, from tensors: JSONValue, field: String) throws {
-        guard case .object(let o) = tensors else {
-            throw HTTPError.unprocessable(field: field, detail: "\(field): expected an object of named tensors, got \(tensors.typeName)")
+    /// `{"name": [numbers...], ...}` into an upload, read straight from the parser's tree into
+    /// the upload's buffer; `field` prefixes error paths (`grads`, `params`).
+    static func fill(_ upload: GradientUpload, from tensors: JSONNode, field: String) throws {
+        guard tensors.isObject else {
+            throw HTTPError.unprocessable(field: field, detail: "\(field): expected an object of named tensors, got \(tensors.value.typeName)")
         }
-        for (name, value) in o.pairs {
-            let path = "\(field).\(name)"
-            guard case .array(let items) = value else {
-                throw HTTPError.unprocessable(field: path, detail: "\(path): expected an array of numbers, got \(value.preview)")
+        for (name, array) in tensors.members {
+            let path = "\(field).\(name.prefix(80))"
+            guard array.isArray else {
+                throw HTTPError.unprocessable(field: path, detail: "\(path): expected an array of numbers, got \(array.value.preview)")
             }
-            var numbers = [Double]()
-            numbers.reserveCapacity(items.count)
-            for (i, x) in items.enumerated() {
-                numbers.append(try JSONObjectReader.number(x, field: "\(path)[\(i)]"))
+            try upload.set(name, field: path) { (dst) throws(SessionError) in
+                guard array.count == dst.count else {
+                    let t = upload.layout.tensor(named: name)!
+                    throw .invalid(field: path, detail: "tensor \"\(name)\" has shape \(t.shape) (\(t.count) values), got \(array.count)")
+                }
+                if let bad = array.readFloats(into: dst) {
+                    throw .invalid(field: "\(path)[\(bad)]", detail: "\(path)[\(bad)]: expected a number, got \(array[bad].value.preview)")
+                }
             }
-            try upload.set(name, values: numbers, field: path)
         }
     }
 
@@ -52,7 +56,7 @@ enum TensorMediaType {
             default:
                 throw HTTPError.unprocessable(field: "\(field).\(t.name)", detail: "tensor \"\(t.name)\" has dtype \(t.dtype.rawValue); F32, F16 or BF16 expected")
             }
-            if let spec = upload.layout.tensor(named: t.name), t.elementCount != spec.count {
+            if let spec = upload.layout.tensor(named: t.name), t.shape != spec.shape {
                 throw HTTPError.unprocessable(field: "\(field).\(t.name)", detail: "tensor \"\(t.name)\" has shape \(t.shape), the session declares \(spec.shape)")
             }
             try file.withUnsafeBytes(of: t) { raw in try upload.set(t.name, bytes: raw, dtype: dtype, field: "\(field).\(t.name)") }

@@ -40,14 +40,23 @@ extension StepService {
                       done: @escaping (GradientUpload, inout UploadFields) throws -> HTTPResponse) throws -> RouteAction {
         switch head.mediaType {
         case TensorMediaType.json?:
-            return try .jsonBody(head, limit: maxBodyBytes) { body in
-                var r = try JSONObjectReader(body, path: "")
-                guard let tensors = r.value(key) else {
+            return try .jsonDocument(head, limit: maxJSONBodyBytes) { document in
+                let root = document.root
+                guard root.isObject else {
+                    throw HTTPError.unprocessable(detail: "expected a JSON object with \"\(key)\", got \(root.value.typeName)")
+                }
+                // The tensors are read in place; only the few other fields become Swift values.
+                var tensors: JSONNode? = nil
+                var others: [(String, JSONValue)] = []
+                for (name, node) in root.members {
+                    if name == key { tensors = node } else { others.append((name, node.value)) }
+                }
+                guard let tensors else {
                     throw HTTPError.unprocessable(field: key, detail: "\(key): is required (an object of named arrays)")
                 }
                 let upload = begin(nil)
                 try TensorMediaType.fill(upload, from: tensors, field: key)
-                var fields = UploadFields.json(r)
+                var fields = UploadFields.json(try JSONObjectReader(.object(JSONObject(others)), path: ""))
                 return try done(upload, &fields)
             }
         case TensorMediaType.raw?:

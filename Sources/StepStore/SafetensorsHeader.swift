@@ -9,8 +9,11 @@ import StepJSON
 /// multiple of 8, so the data starts 8-aligned), then the byte buffer the tensors tile exactly,
 /// in offset order, without gaps or overlaps.
 public struct SafetensorsHeader: Sendable, Equatable {
-    /// The Rust crate's limit; a larger announced header is damage or an attack, not a model.
-    public static let maxHeaderLength = 100_000_000
+    /// Far below the Rust crate's 100 MB: a header is parsed whole into a tree of about 24
+    /// bytes per JSON value before it can be checked, so this bounds what a hostile upload's
+    /// header can cost (at most about 400 MB). 16 MiB still describes some 150,000 tensors; a
+    /// stepd checkpoint of a 10,000-tensor model with its history needs about 5 MB.
+    public static let maxHeaderLength = 16 << 20
 
     public let metadata: [String: String]
     /// In buffer order (by `dataOffsets`), which for files we write is the order given.
@@ -47,13 +50,17 @@ public struct SafetensorsHeader: Sendable, Equatable {
         guard json.first == UInt8(ascii: "{") else {
             throw .headerNotJSON("does not start with '{'")
         }
-        let root: JSONValue
-        do { root = try JSONParser.parse(json) } catch { throw .headerNotJSON(error.description) }
-        guard case .object(let object) = root else { throw .headerNotJSON("expected an object, got \(root.typeName)") }
+        let document: JSONDocument
+        do { document = try JSONDocument(parsing: json) } catch { throw .headerNotJSON(error.description) }
+        defer { withExtendedLifetime(document) {} }  // its nodes are borrowed below
+        let root = document.root
+        guard root.isObject else { throw .headerNotJSON("expected an object, got \(root.value.typeName)") }
 
         var metadata: [String: String] = [:]
         var tensors: [SafetensorsTensorInfo] = []
-        for (key, value) in object.pairs {
+        // Entry by entry, so only one tensor's description is a Swift value at a time.
+        for (key, node) in root.members {
+            let value = node.value
             if key == "__metadata__" {
                 guard case .object(let m) = value else {
                     throw .invalidHeader(field: key, message: "expected an object of strings, got \(value.typeName)")

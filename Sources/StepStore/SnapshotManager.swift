@@ -18,7 +18,9 @@ public final class SnapshotManager: @unchecked Sendable {
         }
     }
 
-    /// Why a snapshot could not be written; the session in memory is unaffected.
+    /// Why a snapshot could not be written; the session in memory is unaffected. `reason` is
+    /// for clients and names no path (the data directory's layout is the operator's business);
+    /// the full error, paths included, goes to the log.
     public struct Failure: Error, CustomStringConvertible {
         public let sessionID: String
         public let step: Int
@@ -50,7 +52,8 @@ public final class SnapshotManager: @unchecked Sendable {
         self.log = log
     }
 
-    /// A full or unwritable disk, as last seen; nil once a write succeeds again.
+    /// A full or unwritable disk, as last seen (for the log and metrics; it names the session
+    /// and step); nil once a write succeeds again.
     public var storageProblem: String? { lock.withLock { lastProblem } }
 
     private func track(_ id: String) -> Track {
@@ -172,7 +175,7 @@ public final class SnapshotManager: @unchecked Sendable {
             let t = track(s.id)
             t.queue.sync {
                 guard lock.withLock({ t.writtenVersion != s.version }) else { return }
-                do { try write(s, t) } catch { log("\(error)") }
+                _ = try? write(s, t)  // a failure is logged
             }
         }
     }
@@ -187,7 +190,7 @@ public final class SnapshotManager: @unchecked Sendable {
         guard !already else { return }
         t.queue.async { [self] in
             lock.withLock { t.queued = false }
-            do { try write(s, t) } catch { log("\(error)") }
+            _ = try? write(s, t)  // a failure is logged and shown by storageProblem
         }
     }
 
@@ -210,7 +213,10 @@ public final class SnapshotManager: @unchecked Sendable {
             }
             return result.entry
         } catch {
-            let failure = Failure(sessionID: s.id, step: image.step, reason: "\(error)")
+            log("snapshot of session \(s.id) at step \(image.step) failed: \(error)")
+            let reason = (error as? StoreIOError).map { "\($0.operation) failed: \($0.reason) (errno \($0.code))" }
+                ?? "the snapshot could not be written (see the server log)"
+            let failure = Failure(sessionID: s.id, step: image.step, reason: reason)
             lock.withLock { lastProblem = failure.description }
             throw failure
         }

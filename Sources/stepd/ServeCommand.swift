@@ -13,6 +13,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one and logs it).") var port = 8080
     @Option(help: "Directory for session snapshots (empty: keep sessions in memory only).") var dataDir = "./stepd-data"
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = 1 << 30
+    @Option(help: "Largest JSON request body in bytes (parsed whole, so far below --max-body-bytes).") var maxJsonBodyBytes = 8 << 20
     @Option(help: "Most sessions held at once.") var maxSessions = 1000
     @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
     @Option(help: "Seconds a connection may sit idle, also mid-request.") var requestTimeout = 60
@@ -44,7 +45,7 @@ struct ServeCommand: ParsableCommand {
         let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes,
-                                  authenticator: authenticator)
+                                  maxJSONBodyBytes: maxJsonBodyBytes, authenticator: authenticator)
         var sources: [DispatchSourceSignal] = []
         if let keysFile { logger.info("keys: \(authenticator.keyCount) keys from \(keysFile), tenants: \(authenticator.tenants.joined(separator: ", "))") }
         // SIGHUP re-reads the keys file; one that does not validate changes nothing. Without

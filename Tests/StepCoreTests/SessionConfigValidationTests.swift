@@ -145,4 +145,23 @@ import Testing
         expectInvalid(field: "nonfinite", mentioning: ["skip", "error", "ignore"]) { try Self.create(extra: #", "nonfinite": "ignore""#) }
         expectInvalid(field: "history.capacity", mentioning: ["0"]) { try Self.create(extra: #", "history": {"capacity": 0}"#) }
     }
+
+    /// Names end up as safetensors keys, JSON keys and `?names=` list items: one that cannot
+    /// round-trip through all of them is refused at create, not when a checkpoint fails to load.
+    @Test(arguments: [("a\u{0}b", "U+0000"), ("__metadata__", "reserved"), ("a,b", "','"), ("tab\there", "U+0009"),
+                      (String(repeating: "x", count: 257), "257 bytes"), ("", "required")])
+    func namesThatCannotBeStoredAreRefused(name: String, mentions: String) {
+        let escaped = name.unicodeScalars.map { $0.value < 0x20 ? String(format: "\\u%04x", $0.value) : String($0) }.joined()
+        expectInvalid(field: "params[0].name", mentioning: [mentions]) {
+            try Self.create(params: #"[{"name": "\#(escaped)", "shape": [2]}]"#)
+        }
+        expectInvalid(field: "groups[0].name", mentioning: [mentions]) {
+            try Self.create(extra: #", "groups": [{"name": "\#(escaped)"}]"#)
+        }
+    }
+
+    @Test func namesWithDotsSlashesAndUnicodeAreFine() throws {
+        let (c, _) = try Fixture.config(#"{"optimizer": {"type": "adamw"}, "params": [{"name": "model.layers.0/attn.q_proj.weight", "shape": [2]}, {"name": "über", "shape": [1]}]}"#)
+        #expect(c.layout.tensors.map(\.name) == ["model.layers.0/attn.q_proj.weight", "über"])
+    }
 }

@@ -110,6 +110,39 @@ import Testing
         }
     }
 
+    @Test func aRepeatedNameInTheParamsQueryIs422() throws {
+        let f = try Fixture()
+        try Self.refuses(422, mentioning: "twice", f) { $0.send("GET", "/v1/sessions/s/params?names=w,w") }
+        try Self.refuses(422, mentioning: "twice", f) {
+            $0.send("GET", "/v1/sessions/s/params?names=b,w,b", headers: [("Accept", "application/vnd.safetensors")])
+        }
+    }
+
+    @Test func aSafetensorsTensorWithTheRightCountButAnotherShapeIs422() throws {
+        let f = try Fixture()
+        let w = [Float](repeating: 1, count: 6).littleEndianBytes, b = [Float](repeating: 1, count: 2).littleEndianBytes
+        let header = #"{"w": {"dtype": "F32", "shape": [3, 2], "data_offsets": [0, 24]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [24, 32]}}"#
+        var json = Array(header.utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        let file = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + w + b
+        try Self.refuses(422, mentioning: "[2, 3]", f) {
+            $0.send("POST", "/v1/sessions/s/steps", raw: file, headers: [("Content-Type", "application/vnd.safetensors")])
+        }
+    }
+
+    @Test func aJSONBodyOverItsOwnLimitIs413PointingToTheBinaryEncodings() throws {
+        let service = StepService(maxBodyBytes: 1 << 20, maxJSONBodyBytes: 64, parallel: .serial)
+        let router = service.router()
+        var h = HTTPHeaders()
+        h.set("Content-Type", "application/json")
+        let create: JSONValue = ["id": "s", "optimizer": ["type": "sgd"], "params": [["name": "w", "shape": [40]]]]
+        let refused = router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: h), body: create.encoded)
+        #expect(refused.status.code == 413)
+        let detail = try refused.jsonBody()["detail"]
+        #expect(detail.map { "\($0)" }?.contains("application/octet-stream") == true, "\(String(describing: detail))")
+        #expect(service.registry.count == 0)
+    }
+
     @Test func aStringWhereANumberBelongsIs422NamingTheElement() throws {
         let f = try Fixture()
         try Self.refuses(422, mentioning: "grads.w[2]", f) {

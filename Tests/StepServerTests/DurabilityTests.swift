@@ -184,7 +184,9 @@ import Testing
         #expect(r.status.code == 507)
         #expect(try r.jsonBody()["step"] == 2)
         let health = try send(.get, "/healthz").jsonBody()
-        #expect(health["status"] == "degraded")
+        #expect(health == ["status": "degraded", "storage": "failing"], "open to anyone: no ids, counts or paths")
+        let detail = "\(try r.jsonBody()["detail"] ?? .null)"
+        #expect(!detail.contains(dir), "a 507 names no path of the data directory: \(detail)")
         #expect(String(decoding: try send(.get, "/metrics").collectBody(), as: UTF8.self).contains("stepd_storage_ok 0"))
         #expect(send(.get, "/v1/sessions/d/params").status.code == 200, "still serving")
 
@@ -195,7 +197,9 @@ import Testing
         let retry = send(.post, "/v1/sessions/d/steps", Self.gradient(1).littleEndianBytes, failing)
         #expect(retry.status.code == 200)
         #expect(try retry.jsonBody()["replayed"] == true)
-        #expect(try send(.get, "/healthz").jsonBody()["status"] == "ok")
+        #expect(try send(.get, "/healthz").jsonBody() == ["status": "ok"])
+        let listing = String(decoding: try send(.get, "/v1/sessions/d/snapshots").collectBody(), as: UTF8.self)
+        #expect(listing.contains("\"file\":\"snapshot-") && !listing.contains(dir), "\(listing)")
         let newest = try #require(manager.directory.newestValid(session: "d").value)
         let image = try SessionCheckpoint.image(from: newest)
         Self.expectSameState(image, try Self.reference(Self.config(id: "d", snapshot: [:]), steps: 2))
