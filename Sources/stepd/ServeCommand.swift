@@ -46,11 +46,22 @@ struct ServeCommand: ParsableCommand {
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes,
                                   maxJSONBodyBytes: maxJsonBodyBytes, authenticator: authenticator)
-        var sources: [DispatchSourceSignal] = []
         if let keysFile { logger.info("keys: \(authenticator.keyCount) keys from \(keysFile), tenants: \(authenticator.tenants.joined(separator: ", "))") }
+        // Signal sources are set up before the server starts and says it is listening: a
+        // signal is ignored from `signal(_, SIG_IGN)` until libdispatch has installed the
+        // source (asynchronously), so a SIGTERM sent right after "listening" used to be lost
+        // and the server never stopped.
+        var sources: [DispatchSourceSignal] = []
+        let done = DispatchSemaphore(value: 0)
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { done.signal() }
+            source.resume()
+            sources.append(source)
+        }
         // SIGHUP re-reads the keys file; one that does not validate changes nothing. Without
-        // a keys file SIGHUP is ignored rather than ending the server. Set before the server
-        // starts, so a SIGHUP right after start-up cannot kill it.
+        // a keys file SIGHUP is ignored rather than ending the server.
         signal(SIGHUP, SIG_IGN)
         if let keysFile {
             let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "stepd.sighup"))
@@ -72,14 +83,6 @@ struct ServeCommand: ParsableCommand {
         try server.start()
         logger.info("stepd listening on http://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected))")
 
-        let done = DispatchSemaphore(value: 0)
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { done.signal() }
-            source.resume()
-            sources.append(source)
-        }
         done.wait()
         logger.info("stopping: no new requests; writing snapshots of changed sessions")
         server.stop()
