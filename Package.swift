@@ -23,6 +23,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // SHA-256 of API keys (the keys file stores only their hashes).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
@@ -42,6 +44,7 @@ let package = Package(
         .target(name: "StepServer", dependencies: [
             "StepCore", "StepStore", "StepJSON", "CMicroHTTPD",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "stepd", dependencies: [
             "StepServer", "StepStore", "StepCore", "StepConformance", "StepKernels",

@@ -25,7 +25,7 @@ enum Fixtures {
     /// 16 MiB in all, bodies of at most 1 MiB. Serial, so a step runs on the fuzzing thread.
     static func service(token: String? = nil) -> StepService {
         StepService(registry: SessionRegistry(limits: .init(maxSessions: 8, maxParamBytes: 16 << 20)),
-                    maxBodyBytes: 1 << 20, token: token, parallel: .serial)
+                    maxBodyBytes: 1 << 20, authenticator: Authenticator(token: token), parallel: .serial)
     }
 
     /// A service holding session "s" (Fixtures.sessionBody) after one step; traps if that fails,

@@ -7,6 +7,10 @@ import StepKernels
 /// parallel. Every mutating method either applies completely or throws having changed nothing.
 public final class Session: @unchecked Sendable {
     public let id: String
+    /// The tenant that owns the session (nil: none, only admins see it). StepCore does not
+    /// interpret it; it is fixed at creation and travels with every capture, so a snapshot
+    /// restores the owner along with the state.
+    public let tenant: String?
     public let parallel: Parallel
     private let lock = NSLock()
     private var _config: SessionConfig
@@ -34,8 +38,9 @@ public final class Session: @unchecked Sendable {
     /// back to disk.
     private var retired = false
 
-    public init(id: String, config: SessionConfig, inits: [ParamInit], parallel: Parallel = .machine) {
+    public init(id: String, config: SessionConfig, inits: [ParamInit], tenant: String? = nil, parallel: Parallel = .machine) {
         self.id = id
+        self.tenant = tenant
         self.parallel = parallel
         _config = config
         state = OptimizerState(config: config, inits: inits)
@@ -55,7 +60,7 @@ public final class Session: @unchecked Sendable {
             guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role.rawValue)\"") }
             guard b.count == n else { throw .invalid(field: "state", detail: "state \"\(role.rawValue)\" has \(b.count) values, expected \(n)") }
         }
-        self.init(id: image.id, config: config, state: image.state, parallel: parallel)
+        self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel)
         _step = image.step
         for r in image.history { history.append(r) }
         lastParamNorm = image.history.last?.paramNorm ?? lastParamNorm
@@ -73,8 +78,9 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    private init(id: String, config: SessionConfig, state: OptimizerState, parallel: Parallel) {
+    private init(id: String, config: SessionConfig, state: OptimizerState, tenant: String?, parallel: Parallel) {
         self.id = id
+        self.tenant = tenant
         self.parallel = parallel
         _config = config
         self.state = state
@@ -465,7 +471,7 @@ public final class Session: @unchecked Sendable {
 
     private func captureLocked(historyTail: Int) -> SessionImage {
         SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail),
-                     version: _version, pending: pending?.captured)
+                     version: _version, pending: pending?.captured, tenant: tenant)
     }
 }
 

@@ -14,11 +14,14 @@ public struct SessionImage: @unchecked Sendable {
     /// Contributions already counted toward the next accumulated step: they were
     /// acknowledged, so they travel with the session.
     public var pending: PendingContributions?
+    /// The owning tenant (`Session.tenant`).
+    public var tenant: String?
 
     public init(id: String, config: JSONValue, step: Int, state: OptimizerState, history: [StepRecord], version: UInt64,
-                pending: PendingContributions? = nil) {
+                pending: PendingContributions? = nil, tenant: String? = nil) {
         self.id = id; self.config = config; self.step = step; self.state = state; self.history = history; self.version = version
         self.pending = pending
+        self.tenant = tenant
     }
 }
 

@@ -41,6 +41,9 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         return HTTPError(.unauthorized, detail: detail, headers: ["WWW-Authenticate": challenge])
     }
 
+    /// 403: the caller is known and may see the resource, but not do this to it.
+    public static func forbidden(_ detail: String) -> HTTPError { HTTPError(.forbidden, detail: detail) }
+
     public static func notFound(_ detail: String) -> HTTPError { HTTPError(.notFound, detail: detail) }
 
     /// 405 with `Allow` listing what the path does accept.

@@ -7,6 +7,9 @@ public struct HTTPRequestHead: Sendable {
     /// Decoded query items in the order sent; a key without `=` has an empty value.
     public var queryItems: [(name: String, value: String)]
     public var headers: HTTPHeaders
+    /// Who sent the request, set by the router's `Authenticator` before any handler runs; nil
+    /// on paths that need no key and on routers without an authenticator.
+    public var principal: Principal?
 
     public init(method: HTTPMethod, path: String, queryItems: [(name: String, value: String)] = [],
                 headers: HTTPHeaders = [:]) {

@@ -6,7 +6,7 @@ import StepStore
 extension StepService {
     func addParamsRoutes(_ r: inout Router) {
         r.get("/v1/sessions/{id}/params") { [self] head, p in
-            let s = try session(p)
+            let s = try session(p, head, .read)
             guard let type = head.negotiate(TensorMediaType.all) else {
                 throw HTTPError(.notAcceptable, detail: "Accept \(head.headers["Accept"] ?? "") offers none of \(TensorMediaType.all.joined(separator: ", "))")
             }
@@ -37,7 +37,7 @@ extension StepService {
             }
         }
         r.put("/v1/sessions/{id}/params") { [self] head, p in
-            let s = try session(p)
+            let s = try session(p, head, .write)
             let options = try RequestOptions(head)
             return try tensorUpload(head, key: "params", begin: { try s.beginParamsUpload(dtype: $0) }) { upload, fields in
                 try fields.finish()

@@ -16,7 +16,8 @@ final class RequestExchange {
     /// next call: queued in the first call, MHD 0.9.75 closes the connection after it
     /// (keep-alive lost, 20x fewer small requests per second).
     var deferred: HTTPResponse?
-    let head: HTTPRequestHead
+    /// As received, plus the principal once the authenticator has run.
+    private(set) var head: HTTPRequestHead
     private(set) var state: State = .idle
     /// The matched pattern, for metrics; nil when nothing matched.
     private(set) var pattern: RoutePattern?
@@ -33,7 +34,7 @@ final class RequestExchange {
     func start(expectsBody: Bool) -> HTTPResponse? {
         do {
             try checkFraming()
-            try router.runGuards(head)
+            head.principal = try router.authenticator?.principal(for: head)
             switch router.match(head.method, path: head.path) {
             case .notFound:
                 throw HTTPError.notFound("no resource at \(head.path)")

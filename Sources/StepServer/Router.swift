@@ -1,11 +1,8 @@
-/// The whole HTTP behaviour of stepd as a value: routes, guards (auth), the body limit and
+/// The whole HTTP behaviour of stepd as a value: routes, the authenticator, the body limit and
 /// the metrics to record into. The server only moves bytes between libmicrohttpd and a
 /// router, so everything here is testable in-process with `handle(_:body:)`.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequestHead, PathParameters) throws -> RouteAction
-    /// Runs before routing; throwing answers with the error. Runs before the 404/405 decision
-    /// so that an unauthenticated client learns nothing about which paths exist.
-    public typealias Guard = @Sendable (HTTPRequestHead) throws -> Void
 
     struct Route: Sendable {
         let method: HTTPMethod
@@ -20,12 +17,15 @@ public struct Router: Sendable {
     public var metrics: Metrics?
     /// Called for errors that are not HTTP errors (they become a bare 500), so they reach a log.
     public var onUnexpectedError: (@Sendable (any Error, HTTPRequestHead) -> Void)?
+    /// Resolves `HTTPRequestHead.principal` before routing, or refuses the request (401/403).
+    /// It runs before the 404/405 decision so that a client without a valid key learns nothing
+    /// about which paths exist. Nil: no authentication, and every principal stays nil.
+    public var authenticator: Authenticator?
 
     private(set) var routes: [Route] = []
     /// Routes without parameters by exact path: the common small requests (`/healthz`,
     /// `/metrics`, `/v1/sessions`) skip the segment walk.
     private var literal: [String: [Route]] = [:]
-    private var guards: [Guard] = []
 
     public init(maxBodyBytes: Int = 256 << 20, metrics: Metrics? = nil) {
         self.maxBodyBytes = maxBodyBytes
@@ -48,16 +48,6 @@ public struct Router: Sendable {
     public mutating func put(_ pattern: String, _ handler: @escaping Handler) { on(.put, pattern, handler) }
     public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { on(.patch, pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { on(.delete, pattern, handler) }
-
-    public mutating func addGuard(_ check: @escaping Guard) { guards.append(check) }
-
-    /// Requires `Authorization: Bearer <token>` on `prefix` and everything below it; other
-    /// paths (`/healthz`, `/metrics`) stay open. A nil or empty token adds nothing.
-    public mutating func requireBearerToken(_ token: String?, under prefix: String = "/v1") {
-        guard let token, !token.isEmpty else { return }
-        let auth = BearerTokenAuth(token: token, prefix: prefix)
-        addGuard { head in try auth.check(head) }
-    }
 
     // MARK: matching
 
@@ -89,10 +79,6 @@ public struct Router: Sendable {
         for (route, _) in fitting where !allowed.contains(route.method) { allowed.append(route.method) }
         if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
         return .methodNotAllowed(pattern: fitting[0].route.pattern, allowed: allowed)
-    }
-
-    func runGuards(_ head: HTTPRequestHead) throws {
-        for check in guards { try check(head) }
     }
 
     // MARK: in-process use

@@ -2,8 +2,12 @@ import Foundation
 import StepCore
 
 /// The sessions of one server, behind one lock (held only to look up or change an entry; a
-/// step holds its own session's lock). Enforces the session-count and memory limits before
-/// anything is allocated.
+/// step holds its own session's lock). Enforces the session-count and memory limits, the
+/// server's and the owning tenant's, before anything is allocated.
+///
+/// Ids are one namespace for the whole server (they name snapshot directories and are what
+/// a proxy routes on), but a principal only ever gets the sessions it `canSee`: another
+/// tenant's session is "no session" to it, exactly like a missing one.
 ///
 /// Each id moves through explicit states, so requests racing on one id cannot interleave
 /// halfway: while an id is being created, replaced (checkpoint PUT) or deleted, a second
@@ -23,16 +27,33 @@ public final class SessionRegistry: @unchecked Sendable {
 
     private enum Entry {
         /// `make` is building it; the bytes are reserved.
-        case creating(bytes: Int)
+        case creating(bytes: Int, tenant: String?)
         case live(Session, bytes: Int)
-        /// A checkpoint is being loaded over `old`, which keeps serving until the swap.
-        case replacing(old: Session, oldBytes: Int, newBytes: Int)
+        /// A checkpoint is being loaded over `old`, which keeps serving until the swap; the
+        /// reservation counts against the new session's tenant.
+        case replacing(old: Session, oldBytes: Int, newBytes: Int, tenant: String?)
         /// Retired and out of the listing; its snapshots are being removed.
-        case deleting(bytes: Int)
+        case deleting(bytes: Int, tenant: String?)
+
+        var bytes: Int {
+            switch self {
+            case .creating(let b, _), .live(_, let b), .deleting(let b, _): b
+            case .replacing(_, let old, let new, _): max(old, new)
+            }
+        }
+
+        /// Whose quota the entry counts against, in every state, so a tenant cannot outrun its
+        /// quota with creates racing each other or a delete.
+        var tenant: String? {
+            switch self {
+            case .creating(_, let t), .replacing(_, _, _, let t), .deleting(_, let t): t
+            case .live(let s, _): s.tenant
+            }
+        }
 
         var visible: Session? {
             switch self {
-            case .live(let s, _), .replacing(let s, _, _): s
+            case .live(let s, _), .replacing(let s, _, _, _): s
             case .creating, .deleting: nil
             }
         }
@@ -75,9 +96,34 @@ public final class SessionRegistry: @unchecked Sendable {
         .insufficientStorage("the session needs \(bytes) bytes of parameters, optimizer state and gradient buffer; \(budget.inUse - replacing) of \(limits.maxParamBytes) (--max-param-bytes) are held by \(replacing > 0 ? "others" : "sessions and requests in flight")")
     }
 
+    /// Refuses, under the lock, a session of `bytes` for `tenant` that would take it past
+    /// `quota`; `replacing` is the entry it would take the place of, whose share is freed.
+    private func checkQuota(_ tenant: String?, _ quota: TenantQuota, bytes: Int, replacing: Entry?) throws {
+        guard let tenant, quota != .unlimited else { return }
+        var sessions = 0, used = 0
+        for e in entries.values where e.tenant == tenant {
+            sessions += 1
+            used += e.bytes
+        }
+        if let replacing, replacing.tenant == tenant {
+            sessions -= 1
+            used -= replacing.bytes
+        }
+        if let max = quota.maxSessions, sessions >= max {
+            throw HTTPError.insufficientStorage("tenant \"\(tenant)\" holds its maximum of \(max) sessions (max_sessions in the keys file); delete one first")
+        }
+        if let max = quota.maxParamBytes, used + bytes > max {
+            throw HTTPError.insufficientStorage("the session needs \(bytes) bytes of parameters and optimizer state; \(used) of tenant \"\(tenant)\"'s \(max) (max_param_bytes in the keys file) are in use")
+        }
+    }
+
     /// Checks an id and the limits, then inserts what `make` builds. `make` runs outside the
     /// registry lock (it allocates and fills buffers), with the bytes reserved meanwhile.
-    public func create(id: String?, config: SessionConfig, make: (String) throws -> Session) throws -> Session {
+    /// - Parameters:
+    ///   - tenant: the owner; `make` must build the session with it.
+    ///   - quota: the owner's, checked with the server's limits.
+    public func create(id: String?, config: SessionConfig, tenant: String? = nil, quota: TenantQuota = .unlimited,
+                       make: (String) throws -> Session) throws -> Session {
         let id = id ?? SessionRegistry.newID()
         guard SessionRegistry.isSafeID(id) else {
             throw HTTPError.unprocessable(field: "id", detail: "session id \"\(id.prefix(80))\" is not a safe name: 1–64 of A-Z a-z 0-9 . _ -, not starting with a dot")
@@ -88,11 +134,15 @@ public final class SessionRegistry: @unchecked Sendable {
             guard entries.count < limits.maxSessions else {
                 throw HTTPError.insufficientStorage("the server holds its maximum of \(limits.maxSessions) sessions (--max-sessions); delete one first")
             }
+            try checkQuota(tenant, quota, bytes: bytes, replacing: nil)
             guard budget.reserve(bytes) else { throw overLimit(bytes) }
-            entries[id] = .creating(bytes: bytes)
+            entries[id] = .creating(bytes: bytes, tenant: tenant)
         }
         let session: Session
-        do { session = try make(id) } catch {
+        do {
+            session = try make(id)
+            guard session.tenant == tenant else { throw HTTPError.internalError("session \(id) was built for another tenant") }
+        } catch {
             _ = lock.withLock { entries.removeValue(forKey: id) }
             budget.release(bytes)
             throw error
@@ -104,20 +154,29 @@ public final class SessionRegistry: @unchecked Sendable {
 
     /// Creates or replaces the session under `id` (PUT of a checkpoint). The new session is
     /// built before the old one is dropped, so a failure leaves the old one in place; the old
-    /// one is retired at the swap.
-    public func put(id: String, config: SessionConfig, make: (String) throws -> Session) throws -> (Session, created: Bool) {
+    /// one is retired at the swap. A session `principal` cannot see is not replaced: to it the
+    /// id is taken, as for a create (409).
+    public func put(id: String, config: SessionConfig, tenant: String? = nil, quota: TenantQuota = .unlimited,
+                    as principal: Principal,
+                    make: (String) throws -> Session) throws -> (Session, created: Bool) {
         let bytes = config.residentBytes
         let old: (Session, Int)? = try lock.withLock {
             guard let e = entries[id] else { return nil }
-            guard case .live(let s, let oldBytes) = e else { throw busy(id, e) }
+            guard case .live(let s, let oldBytes) = e, principal.canSee(owner: s.tenant) else { throw busy(id, e) }
+            try checkQuota(tenant, quota, bytes: bytes, replacing: e)
             // The new session may use what the old one frees; only growth needs new budget.
             guard budget.reserve(max(0, bytes - oldBytes)) else { throw overLimit(bytes, replacing: oldBytes) }
-            entries[id] = .replacing(old: s, oldBytes: oldBytes, newBytes: bytes)
+            entries[id] = .replacing(old: s, oldBytes: oldBytes, newBytes: bytes, tenant: tenant)
             return (s, oldBytes)
         }
-        guard let (oldSession, oldBytes) = old else { return (try create(id: id, config: config, make: make), true) }
+        guard let (oldSession, oldBytes) = old else {
+            return (try create(id: id, config: config, tenant: tenant, quota: quota, make: make), true)
+        }
         let session: Session
-        do { session = try make(id) } catch {
+        do {
+            session = try make(id)
+            guard session.tenant == tenant else { throw HTTPError.internalError("session \(id) was built for another tenant") }
+        } catch {
             lock.withLock { entries[id] = .live(oldSession, bytes: oldBytes) }
             budget.release(max(0, bytes - oldBytes))
             throw error
@@ -129,7 +188,8 @@ public final class SessionRegistry: @unchecked Sendable {
         return (session, false)
     }
 
-    /// Adds a session restored from disk; limits are not applied to what was already accepted.
+    /// Adds a session restored from disk, owner included; limits and quotas are not applied to
+    /// what was already accepted.
     public func insertRestored(_ session: Session) {
         let bytes = session.config.residentBytes
         budget.forceReserve(bytes)
@@ -137,8 +197,19 @@ public final class SessionRegistry: @unchecked Sendable {
         lock.withLock { entries[session.id] = .live(session, bytes: bytes) }
     }
 
+    /// Any session by id, whoever owns it: for the server's own use (snapshots, tools, tests).
+    /// Routes use `get(_:for:)`.
     public func get(_ id: String) throws -> Session {
         guard let s = lock.withLock({ entries[id]?.visible }) else {
+            throw HTTPError.notFound("no session \"\(id.prefix(80))\"")
+        }
+        return s
+    }
+
+    /// The session under `id` if `principal` may see it; another tenant's is the same 404 as
+    /// a missing one, word for word.
+    public func get(_ id: String, for principal: Principal) throws -> Session {
+        guard let s = lock.withLock({ entries[id]?.visible }), principal.canSee(owner: s.tenant) else {
             throw HTTPError.notFound("no session \"\(id.prefix(80))\"")
         }
         return s
@@ -154,18 +225,37 @@ public final class SessionRegistry: @unchecked Sendable {
             guard let e = entries[id] else { throw HTTPError.notFound("no session \"\(id.prefix(80))\"") }
             guard case .live(let s, let bytes) = e else { throw busy(id, e) }
             guard s === session else { throw SessionError.retired(id: id) }
-            entries[id] = .deleting(bytes: bytes)
+            entries[id] = .deleting(bytes: bytes, tenant: s.tenant)
         }
         session.retire()
         cleanup()
         let bytes = lock.withLock { () -> Int in
-            guard case .deleting(let b)? = entries.removeValue(forKey: id) else { return 0 }
+            guard case .deleting(let b, _)? = entries.removeValue(forKey: id) else { return 0 }
             return b
         }
         budget.release(bytes)
     }
 
     public var all: [Session] { lock.withLock { entries.values.compactMap(\.visible).sorted { $0.id < $1.id } } }
+
+    /// The sessions `principal` may see, by id.
+    public func all(for principal: Principal) -> [Session] {
+        all.filter { principal.canSee(owner: $0.tenant) }
+    }
+
+    /// Sessions and reserved bytes per owning tenant (nil: sessions without one), for metrics.
+    public var usageByTenant: [String?: (sessions: Int, bytes: Int)] {
+        lock.withLock {
+            var usage: [String?: (sessions: Int, bytes: Int)] = [:]
+            for e in entries.values {
+                var u = usage[e.tenant] ?? (0, 0)
+                if e.visible != nil { u.sessions += 1 }
+                u.bytes += e.bytes
+                usage[e.tenant] = u
+            }
+            return usage
+        }
+    }
     public var count: Int { lock.withLock { entries.values.count { $0.visible != nil } } }
     /// Sessions' resident bytes plus the extra buffers requests hold right now.
     public var bytes: Int { budget.inUse }

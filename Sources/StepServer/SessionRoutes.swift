@@ -5,39 +5,47 @@ import StepJSON
 extension StepService {
     func addSessionRoutes(_ r: inout Router) {
         r.post("/v1/sessions") { [self] head, _ in
+            let principal = try caller(head)
+            try requireWrite(principal, "create them")
             if head.mediaType == TensorMediaType.safetensors {
                 let id = head.query("id")
-                return .collectBody(limit: maxBodyBytes, budget: registry.budget) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false) }
+                return .collectBody(limit: maxBodyBytes, budget: registry.budget) { bytes in try self.restore(checkpoint: bytes, id: id, replace: false, by: principal) }
             }
-            return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body) }
+            return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body, by: principal) }
         }
-        r.get("/v1/sessions") { [self] _, _ in
-            let list: [JSONValue] = registry.all.map { s in
+        r.get("/v1/sessions") { [self] head, _ in
+            let list: [JSONValue] = registry.all(for: try caller(head)).map { s in
                 let c = s.config
-                return ["id": .string(s.id), "optimizer": .string(c.optimizer.kind.rawValue), "step": .number(Double(s.step)),
-                        "param_count": .number(Double(s.parameterCount)), "bytes": .number(Double(s.byteCount))]
+                var o = JSONObject()
+                o["id"] = .string(s.id)
+                o["optimizer"] = .string(c.optimizer.kind.rawValue)
+                o["step"] = .number(Double(s.step))
+                o["param_count"] = .number(Double(s.parameterCount))
+                o["bytes"] = .number(Double(s.byteCount))
+                if let tenant = s.tenant { o["tenant"] = .string(tenant) }
+                return .object(o)
             }
             return .json(["sessions": .array(list)])
         }
-        r.get("/v1/sessions/{id}") { [self] _, p in
-            let s = try session(p)
-            return .json(s.summary(), headers: ["ETag": RequestOptions.etag(s.step)])
+        r.get("/v1/sessions/{id}") { [self] head, p in
+            let s = try session(p, head, .read)
+            return .json(describe(s), headers: ["ETag": RequestOptions.etag(s.step)])
         }
         r.patch("/v1/sessions/{id}") { [self] head, p in
-            let s = try session(p)
+            let s = try session(p, head, .write)
             return try .jsonBody(head, limit: 1 << 20) { body in
                 _ = try s.patch(body)
                 try self.persistence.sessionChanged(s)
-                return .json(s.summary())
+                return .json(self.describe(s))
             }
         }
-        r.delete("/v1/sessions/{id}") { [self] _, p in
-            let s = try session(p)
+        r.delete("/v1/sessions/{id}") { [self] head, p in
+            let s = try session(p, head, .write)
             try registry.remove(s) { persistence.sessionDeleted(s.id) }
             return .respond(.empty())
         }
         r.get("/v1/sessions/{id}/schedule") { [self] head, p in
-            let s = try session(p)
+            let s = try session(p, head, .read)
             let n = try head.intQuery("preview", in: 0...100_000) ?? 0
             let c = s.config
             let step = s.step
@@ -57,18 +65,18 @@ extension StepService {
             return .json(.object(o))
         }
         r.get("/v1/sessions/{id}/history") { [self] head, p in
-            let s = try session(p)
+            let s = try session(p, head, .read)
             let last = try head.intQuery("last", in: 0...1_000_000)
             let records = s.historyRecords(last: last)
             return .json(["step": .number(Double(s.step)), "records": .array(records.map(\.json)), "health": s.health().json])
         }
-        r.post("/v1/sessions/{id}/snapshots") { [self] _, p in
-            let s = try session(p)
+        r.post("/v1/sessions/{id}/snapshots") { [self] head, p in
+            let s = try session(p, head, .write)
             let info = try persistence.snapshotNow(s)
             return .json(.object(JSONObject(info.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })), status: .created)
         }
-        r.get("/v1/sessions/{id}/snapshots") { [self] _, p in
-            let s = try session(p)
+        r.get("/v1/sessions/{id}/snapshots") { [self] head, p in
+            let s = try session(p, head, .read)
             let list = persistence.snapshots(of: s.id).map { info in
                 JSONValue.object(JSONObject(info.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
             }
@@ -76,8 +84,9 @@ extension StepService {
         }
     }
 
-    /// `POST /v1/sessions`: a conformance file's `session` object plus an optional `id`.
-    func create(_ body: JSONValue) throws -> HTTPResponse {
+    /// `POST /v1/sessions`: a conformance file's `session` object plus an optional `id`. The
+    /// session belongs to the caller's tenant, within that tenant's quota.
+    func create(_ body: JSONValue, by principal: Principal) throws -> HTTPResponse {
         guard case .object(var o) = body else {
             throw HTTPError.unprocessable(detail: "expected a JSON object describing the session, got \(body.typeName)")
         }
@@ -88,8 +97,9 @@ extension StepService {
             o["id"] = nil
         }
         let (config, inits) = try SessionConfig.parse(.object(o))
-        let session = try registry.create(id: id, config: config) { id in
-            Session(id: id, config: config, inits: inits, parallel: parallel)
+        let tenant = principal.tenant
+        let session = try registry.create(id: id, config: config, tenant: tenant, quota: authenticator.quota(of: tenant)) { id in
+            Session(id: id, config: config, inits: inits, tenant: tenant, parallel: parallel)
         }
         do {
             try persistence.sessionCreated(session)
@@ -97,7 +107,7 @@ extension StepService {
             try? registry.remove(session) { persistence.sessionDeleted(session.id) }
             throw error
         }
-        return .json(session.summary(), status: .created,
+        return .json(describe(session), status: .created,
                      headers: ["Location": "/v1/sessions/\(session.id)", "ETag": RequestOptions.etag(0)])
     }
 }

@@ -6,7 +6,7 @@ import StepJSON
 extension StepService {
     func addStepRoutes(_ r: inout Router) {
         r.post("/v1/sessions/{id}/steps") { [self] head, p in
-            let s = try session(p)
+            let s = try session(p, head, .write)
             let options = try RequestOptions(head)
             if let expected = options.expectedStep, options.idempotencyKey == nil, expected != s.step {
                 // Refuse before reading a large body; a retry with a key is answered from the cache.
@@ -30,12 +30,12 @@ extension StepService {
             outcome = try s.submit(upload, loss: loss, contribution: contribution,
                                    expectedStep: options.expectedStep, idempotencyKey: options.idempotencyKey)
         } catch {
-            stepsTotal.increment(["rejected"])
+            stepsTotal.increment([s.tenant ?? "", "rejected"])
             throw error
         }
         stepSeconds.observe(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         if !outcome.replayed {
-            stepsTotal.increment([!outcome.applied ? "accumulated" : outcome.record?.skipped == true ? "skipped" : "applied"])
+            stepsTotal.increment([s.tenant ?? "", !outcome.applied ? "accumulated" : outcome.record?.skipped == true ? "skipped" : "applied"])
         }
         // Also on a replay: a retry after a failed durable snapshot tries the snapshot again.
         try persistence.sessionChanged(s)

@@ -10,7 +10,8 @@ import StepKernels
 /// `state.<name>.<role>` its optimizer state under torch's key (`exp_avg`, `exp_avg_sq`,
 /// `max_exp_avg_sq`, `momentum_buffer`, `square_avg`, `grad_avg`, `sum`). `__metadata__` holds
 /// the format version, session id, step (which is also the schedule position), the config and
-/// the history tail as JSON text, and the CRC-32C written by `SafetensorsWriter`.
+/// the history tail as JSON text, the owning tenant if any, and the CRC-32C written by
+/// `SafetensorsWriter`.
 public enum SessionCheckpoint {
     public static let format = "stepd-session-v1"
 
@@ -42,6 +43,7 @@ public enum SessionCheckpoint {
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
+        if let tenant = image.tenant { metadata["tenant"] = tenant }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
     }
 
@@ -80,6 +82,10 @@ public enum SessionCheckpoint {
                 throw SessionError.invalid(field: "__metadata__.version", detail: "expected an unsigned integer, got \"\(text.prefix(40))\"")
             }
             version = v
+        }
+        let tenant = meta["tenant"]
+        if let tenant, !TenantName.isValid(tenant) {
+            throw SessionError.invalid(field: "__metadata__.tenant", detail: "expected a tenant name (\(TenantName.expectation)), got \"\(tenant.prefix(80))\"")
         }
         let n = config.layout.count
 
@@ -148,7 +154,7 @@ public enum SessionCheckpoint {
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: configJSON, step: step,
                             state: OptimizerState(params: params, roles: roles), history: history,
-                            version: version, pending: pending)
+                            version: version, pending: pending, tenant: tenant)
     }
 
     /// The largest step a checkpoint may claim: far beyond any real run, and small enough that

@@ -15,7 +15,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest JSON request body in bytes (parsed whole, so far below --max-body-bytes).") var maxJsonBodyBytes = 8 << 20
     @Option(help: "Most sessions held at once.") var maxSessions = 1000
     @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
-    @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN).") var tokenFile: String?
+    @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN): an admin key without a tenant.") var tokenFile: String?
+    @Option(help: "JSON file of API keys (SHA-256 hashes) with tenants, roles and quotas; re-read on SIGHUP.") var keysFile: String?
     @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @OptionGroup var connections: ConnectionOptions
@@ -36,11 +37,18 @@ struct ServeCommand: ParsableCommand {
             token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !(token ?? "").isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty") }
         }
+        let authenticator: Authenticator
+        do {
+            authenticator = try keysFile.map { try Authenticator(token: token, keysFile: $0) } ?? Authenticator(token: token)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         let credentials = try tls.credentials()
         let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes,
-                                  maxJSONBodyBytes: maxJsonBodyBytes, token: token)
+                                  maxJSONBodyBytes: maxJsonBodyBytes, authenticator: authenticator)
+        if let keysFile { logger.info("keys: \(authenticator.keyCount) keys from \(keysFile), tenants: \(authenticator.tenants.joined(separator: ", "))") }
         var config = HTTPServer.Configuration(host: host, port: port)
         connections.apply(to: &config)
         config.tls = credentials
@@ -50,7 +58,17 @@ struct ServeCommand: ParsableCommand {
         let scheme = credentials == nil ? "http" : "https"
         logger.info("stepd listening on \(scheme)://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected), \(TLSOptions.state(on: credentials != nil)))")
 
-        _ = stopSignals.wait()
+        // SIGHUP re-reads the keys file (one that does not validate changes nothing); without
+        // a keys file it is ignored rather than ending the server.
+        while stopSignals.wait() == SIGHUP {
+            guard let keysFile else { continue }
+            do {
+                let n = try service.reloadKeys()
+                logger.info("keys: reloaded \(keysFile): \(n) keys in force")
+            } catch {
+                logger.error("keys: reload refused, the previous keys stay in force: \(error)")
+            }
+        }
         logger.info("stopping: no new requests; writing snapshots of changed sessions")
         server.stop()
         store.shutdown()

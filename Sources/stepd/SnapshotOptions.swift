@@ -34,7 +34,7 @@ struct SnapshotOptions: ParsableArguments {
         for p in problems { logger.error("restore: \(p)") }
         for s in sessions {
             registry.insertRestored(s)
-            logger.info("restored session \(s.id) at step \(s.step)")
+            logger.info("restored session \(s.id) at step \(s.step)\(s.tenant.map { " (tenant \($0))" } ?? "")")
         }
         manager.start { [registry] in registry.all }
         return Store(persistence: SnapshotPersistence(manager: manager), shutdown: { [registry] in

@@ -264,7 +264,7 @@ import Testing
     }
 
     @Test func bearerTokenGuardsV1ButNotHealthz() throws {
-        let service = StepService(token: "sekrit", parallel: .serial)
+        let service = StepService(authenticator: Authenticator(token: "sekrit"), parallel: .serial)
         let router = service.router()
         #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions")).status.code == 401)
         #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions", headers: ["Authorization": "Bearer wrong"])).status.code == 401)

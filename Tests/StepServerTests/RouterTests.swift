@@ -258,7 +258,7 @@ final class HandlerSlot: @unchecked Sendable {
 @Suite struct AuthTests {
     static func router(token: String? = "s3cret-token") -> Router {
         var r = Router()
-        r.requireBearerToken(token)
+        r.authenticator = Authenticator(token: token)
         r.get("/healthz") { _, _ in .respond(.text("ok")) }
         r.get("/metrics") { _, _ in .respond(.text("")) }
         r.get("/v1/sessions") { _, _ in .json([]) }
@@ -309,7 +309,7 @@ final class HandlerSlot: @unchecked Sendable {
     }
 
     @Test func constantTimeCompareIsExactEquality() {
-        let eq = BearerTokenAuth.constantTimeEqual
+        let eq = KeysTable.constantTimeEqual
         #expect(eq(Array("abc".utf8), Array("abc".utf8)))
         #expect(!eq(Array("abc".utf8), Array("abd".utf8)))
         #expect(!eq(Array("abc".utf8), Array("ab".utf8)))

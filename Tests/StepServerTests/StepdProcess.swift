@@ -13,12 +13,16 @@ final class StepdProcess {
         return Paths.packageRoot.appendingPathComponent(".build/debug/stepd")
     }
 
-    init(dataDir: String, extra: [String] = []) throws {
+    /// - Parameter environment: added to this process's environment (`STEPD_TOKEN`).
+    init(dataDir: String, extra: [String] = [], environment: [String: String] = [:]) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             throw ConformanceLikeError("no stepd binary at \(Self.binary.path): run `swift build --product stepd` first (scripts/test does)")
         }
         process.executableURL = Self.binary
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--log-level", "info"] + extra
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
         try process.run()
