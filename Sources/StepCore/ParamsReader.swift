@@ -2,6 +2,8 @@
 public struct ParamsReader: Sendable {
     let session: Session
     public let tensors: [TensorSpec]
+    /// The optimizer's view being read (nil: the parameters themselves).
+    public let view: String?
     /// The step the parameters belong to (the download's ETag).
     public let step: Int
     let version: UInt64
@@ -10,6 +12,6 @@ public struct ParamsReader: Sendable {
 
     /// Fills `buffer` from byte `offset`; returns the bytes written (0 at the end).
     public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SessionError) -> Int {
-        try session.readParams(tensors, version: version, at: offset, into: buffer)
+        try session.readParams(tensors, view: view, version: version, at: offset, into: buffer)
     }
 }

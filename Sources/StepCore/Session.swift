@@ -51,14 +51,17 @@ public final class Session: @unchecked Sendable {
     /// Rebuilds a session from a snapshot or checkpoint, checking the buffers fit the config.
     public convenience init(restoring image: SessionImage, parallel: Parallel = .machine) throws(SessionError) {
         let (config, _) = try SessionConfig.parse(image.config)
-        let roles = StateRole.roles(for: config).map(\.0)
         let n = config.layout.count
         guard image.state.params.count == n else {
             throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
         }
-        for role in roles {
-            guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role.rawValue)\"") }
-            guard b.count == n else { throw .invalid(field: "state", detail: "state \"\(role.rawValue)\" has \(b.count) values, expected \(n)") }
+        for role in config.stateNames {
+            guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role)\"") }
+            guard b.count == n else { throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.count) values, expected \(n)") }
+        }
+        let scalarCount = config.optimizer.kind.scalars.count
+        for (group, values) in image.state.scalars where values.count != scalarCount || !config.groups.contains(where: { $0.name == group }) {
+            throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected \(scalarCount) scalars of a group of this config")
         }
         self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel)
         _step = image.step
@@ -266,12 +269,20 @@ public final class Session: @unchecked Sendable {
         let norm = sumSq.squareRoot() * scale
         let coef = config.clipMaxNorm.map { min(1, $0 / (norm + 1e-6)) } ?? 1
         let step = t + 1
+        let kind = config.optimizer.kind
+        var scalars = state.scalars
         let rules = config.groups.indices.map { g in
-            UpdateRule(kind: config.optimizer.kind, hyper: config.groups[g].hyper, lr: lrs[g], step: step)
+            let group = config.groups[g]
+            var carried = scalars[group.name] ?? kind.scalars.map(\.initial)
+            let rule = kind.laneRule(group.hyper, lr: lrs[g], step: step, scalars: &carried)
+            if !carried.isEmpty { scalars[group.name] = carried }
+            return rule
         }
         let baseScale = Float(scale) * Float(coef)
         let scales = config.groups.map { $0.hyper.maximize ? -baseScale : baseScale }
-        let stats = update(grads: grads, rules: rules, scales: scales, segments: config.layout.segments, count: n)
+        let buffers = state.laneBuffers(grads: grads, slots: kind.slotNames)
+        let stats = update(buffers, rules: rules, scales: scales, segments: config.layout.segments, count: n)
+        state.scalars = scalars
         _step = step
         _version &+= 1
         paramsVersion &+= 1
@@ -288,11 +299,10 @@ public final class Session: @unchecked Sendable {
 
     /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in
     /// the same order whatever the thread count.
-    private func update(grads: UnsafePointer<Float>, rules: [UpdateRule], scales: [Float],
+    private func update(_ buffers: LaneBuffers, rules: [LaneRule], scales: [Float],
                         segments: [(range: Range<Int>, group: Int)], count n: Int) -> UpdateStats {
         let chunk = GradientNorm.chunk
         let chunks = (n + chunk - 1) / chunk
-        let state = self.state
         return withUnsafeTemporaryAllocation(of: UpdateStats.self, capacity: max(chunks, 1)) { partial in
             let out = partial.baseAddress!
             parallel.forEachItem(count: chunks) { c in
@@ -308,7 +318,7 @@ public final class Session: @unchecked Sendable {
                 while k < segments.count, segments[k].range.lowerBound < hi {
                     let seg = segments[k]
                     let r = max(lo, seg.range.lowerBound)..<min(hi, seg.range.upperBound)
-                    s = s + rules[seg.group].update(state, grads: grads, gradScale: scales[seg.group], range: r)
+                    s = s + rules[seg.group].update(buffers, gradScale: scales[seg.group], range: r)
                     k += 1
                 }
                 out[c] = s
@@ -321,12 +331,19 @@ public final class Session: @unchecked Sendable {
 
     // MARK: Parameters
 
-    /// Copies of the named tensors (all if nil), with the step they belong to.
-    public func readParams(names: [String]? = nil) throws(SessionError) -> (step: Int, tensors: [(TensorSpec, [Float])]) {
+    /// Copies of the named tensors (all if nil), with the step they belong to; `view` names one
+    /// of the optimizer's views of the parameters (ASGD's `average`, schedule-free's `eval`).
+    public func readParams(names: [String]? = nil, view: String? = nil) throws(SessionError) -> (step: Int, tensors: [(TensorSpec, [Float])]) {
         lock.lock()
         defer { lock.unlock() }
         let specs = try select(names)
-        return (_step, specs.map { t in (t, Array(UnsafeBufferPointer(start: state.params.pointer + t.offset, count: t.count))) })
+        try checkView(view)
+        return (_step, specs.map { t in
+            (t, [Float](unsafeUninitializedCapacity: t.count) { out, count in
+                fill(t, view: view, floats: 0..<t.count, into: out.baseAddress!)
+                count = t.count
+            })
+        })
     }
 
     /// A reader of the named tensors' raw float32 (all if nil), in declared order, that copies
@@ -334,15 +351,37 @@ public final class Session: @unchecked Sendable {
     /// of the model. Each block is read under the session lock, and if the parameters change
     /// between blocks the reader throws, so a client gets the parameters of one step or an
     /// error, never a mix.
-    public func paramsReader(names: [String]? = nil) throws(SessionError) -> ParamsReader {
+    public func paramsReader(names: [String]? = nil, view: String? = nil) throws(SessionError) -> ParamsReader {
         lock.lock()
         defer { lock.unlock() }
-        return ParamsReader(session: self, tensors: try select(names), step: _step, version: paramsVersion)
+        try checkView(view)
+        return ParamsReader(session: self, tensors: try select(names), view: view, step: _step, version: paramsVersion)
+    }
+
+    private func checkView(_ view: String?) throws(SessionError) {
+        guard let view else { return }
+        let kind = _config.optimizer.kind
+        guard kind.views.contains(view) else {
+            let has = kind.views.isEmpty ? "it has none" : "it has \(kind.views.joined(separator: ", "))"
+            throw .invalid(field: "view", detail: "\"\(view.prefix(40))\" is not a view of optimizer \"\(kind.type)\"; \(has)")
+        }
+    }
+
+    /// Writes floats `floats` (relative to the tensor) of `t`, or of its view, to `out`.
+    private func fill(_ t: TensorSpec, view: String?, floats: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let range = (t.offset + floats.lowerBound)..<(t.offset + floats.upperBound)
+        guard let view else {
+            out.update(from: state.params.pointer + range.lowerBound, count: range.count)
+            return
+        }
+        let state = self.state
+        _config.optimizer.kind.fillView(view, _config.groups[t.group].hyper, step: _step, params: state.params.pointer,
+                                        state: { state[$0].map { UnsafePointer($0) } }, range: range, into: out)
     }
 
     /// Copies `buffer.count` bytes (or fewer at the end) at `offset` of the concatenation of
-    /// `tensors`, if the parameters are still at `version`.
-    func readParams(_ tensors: [TensorSpec], version: UInt64, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SessionError) -> Int {
+    /// `tensors` (or their `view`), if the parameters are still at `version`.
+    func readParams(_ tensors: [TensorSpec], view: String?, version: UInt64, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SessionError) -> Int {
         lock.lock()
         defer { lock.unlock() }
         guard version == paramsVersion else {
@@ -355,7 +394,17 @@ public final class Session: @unchecked Sendable {
             defer { start += bytes }
             let from = max(offset + written, start), to = min(offset + buffer.count, start + bytes)
             guard from < to else { continue }
-            (buffer.baseAddress! + written).copyMemory(from: UnsafeRawPointer(state.params.pointer + t.offset) + (from - start), byteCount: to - from)
+            let destination = buffer.baseAddress! + written
+            if view == nil {
+                destination.copyMemory(from: UnsafeRawPointer(state.params.pointer + t.offset) + (from - start), byteCount: to - from)
+            } else {
+                // Whole floats covering the bytes asked for, computed, then the bytes copied.
+                let floats = ((from - start) / 4)..<((to - start + 3) / 4)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: floats.count) { tmp in
+                    fill(t, view: view, floats: floats, into: tmp.baseAddress!)
+                    destination.copyMemory(from: UnsafeRawPointer(tmp.baseAddress!) + (from - start - floats.lowerBound * 4), byteCount: to - from)
+                }
+            }
             written += to - from
         }
         return written
@@ -414,9 +463,9 @@ public final class Session: @unchecked Sendable {
         defer { lock.unlock() }
         try checkLive()
         let next = try _config.patched(with: patch)
-        let have = Set(state.roles.map(\.role))
-        for (role, _) in StateRole.roles(for: next) where !have.contains(role) {
-            throw .invalid(field: "optimizer", detail: "the change needs optimizer state \"\(role.rawValue)\" this session was not created with; set it at creation")
+        let have = Set(state.roles.map(\.name))
+        for role in next.stateNames where !have.contains(role) {
+            throw .invalid(field: "optimizer", detail: "the change needs optimizer state \"\(role)\" this session was not created with; set it at creation")
         }
         if next.historyCapacity != history.capacity { history = history.resized(to: next.historyCapacity) }
         _config = next

@@ -75,8 +75,7 @@ public struct SessionConfig: Sendable {
             guard !groups.contains(where: { $0.name == name }) else {
                 throw JSONFieldError(field: "groups[\(i)].name", "duplicate group name \"\(name)\"")
             }
-            var hyper = optimizer.hyper
-            try hyper.read(&gr, kind: optimizer.kind)
+            let hyper = try optimizer.group(&gr)
             try gr.finish()
             var overrides = JSONObject(gr.object.pairs.filter { $0.value != .null }.map { ($0.key, $0.value) })
             overrides["name"] = nil
@@ -233,8 +232,8 @@ public struct SessionConfig: Sendable {
             let why = SessionConfig.topLevelKeys.contains(key) ? "cannot be changed after the session is created" : "unknown field"
             throw SessionError.invalid(field: key, detail: "\(why); a PATCH may change \(SessionConfig.patchableKeys.sorted().joined(separator: ", "))")
         }
-        if case .object(let o)? = p["optimizer"], let t = o["type"], t != .string(optimizer.kind.rawValue) {
-            throw SessionError.invalid(field: "optimizer.type", detail: "cannot be changed from \"\(optimizer.kind.rawValue)\" after the session is created")
+        if case .object(let o)? = p["optimizer"], let t = o["type"], t != .string(optimizer.type) {
+            throw SessionError.invalid(field: "optimizer.type", detail: "cannot be changed from \"\(optimizer.type)\" after the session is created")
         }
         // Merging keeps the current schedule's fields; a schedule of another type starts from
         // its own fields only (a patch without "type" keeps the type).
@@ -266,11 +265,15 @@ extension JSONValue {
 }
 
 extension SessionConfig {
+    /// The optimizer state tensors this config keeps (one buffer each, over every tensor), by
+    /// torch's names, in kernel slot order.
+    public var stateNames: [String] { optimizer.kind.usedState(groups.map(\.hyper)).map(\.name) }
+
     /// Bytes a session with this config holds: parameters, optimizer state, one gradient
     /// buffer, and the accumulation sum when it accumulates. Limits are checked against this
     /// before anything is allocated.
     public var residentBytes: Int {
-        let buffers = 1 + StateRole.roles(for: self).count + 1 + (accumulation.contributions > 1 ? 1 : 0)
+        let buffers = 1 + stateNames.count + 1 + (accumulation.contributions > 1 ? 1 : 0)
         return layout.count * 4 * buffers
     }
 }

@@ -1,63 +1,16 @@
 @_exported import StepLanes
 import StepKernelsAVX2
 
-// The public entry of every update kernel: the rule's formula and loop live in StepLanes;
-// here a call picks the compiled copy (`InstructionSet`). Adding an optimizer means its file
-// in StepLanes, one line in AVX2Kernels and one `update` here.
+// The public entry of every update kernel: the rules' formulas and loops live in StepLanes;
+// here a call picks the compiled copy (`InstructionSet`).
 
-extension AdamW {
-    /// Updates `range` of the session's buffers in one pass. `maxExpAvgSq` is used only with amsgrad.
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
-                       maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>,
+extension LaneRule {
+    /// Updates `range` of the buffers in one pass.
+    public func update(_ buffers: LaneBuffers, gradScale: Float, range: Range<Int>,
                        on isa: InstructionSet = .detected) -> UpdateStats {
         switch isa {
-        case .avx2:
-            AVX2Kernels.adamW(self, params: params, grads: grads, expAvg: expAvg, expAvgSq: expAvgSq,
-                              maxExpAvgSq: maxExpAvgSq, gradScale: gradScale, range: range)
-        case .portable:
-            stream(params: params, grads: grads, expAvg: expAvg, expAvgSq: expAvgSq, maxExpAvgSq: maxExpAvgSq,
-                   gradScale: gradScale, range: range)
-        }
-    }
-}
-
-extension SGD {
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>,
-                       on isa: InstructionSet = .detected) -> UpdateStats {
-        switch isa {
-        case .avx2:
-            AVX2Kernels.sgd(self, params: params, grads: grads, momentumBuffer: momentumBuffer, gradScale: gradScale, range: range)
-        case .portable:
-            stream(params: params, grads: grads, momentumBuffer: momentumBuffer, gradScale: gradScale, range: range)
-        }
-    }
-}
-
-extension RMSProp {
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       squareAvg: UnsafeMutablePointer<Float>, gradAvg: UnsafeMutablePointer<Float>?,
-                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>,
-                       on isa: InstructionSet = .detected) -> UpdateStats {
-        switch isa {
-        case .avx2:
-            AVX2Kernels.rmsProp(self, params: params, grads: grads, squareAvg: squareAvg, gradAvg: gradAvg,
-                                momentumBuffer: momentumBuffer, gradScale: gradScale, range: range)
-        case .portable:
-            stream(params: params, grads: grads, squareAvg: squareAvg, gradAvg: gradAvg, momentumBuffer: momentumBuffer,
-                   gradScale: gradScale, range: range)
-        }
-    }
-}
-
-extension Adagrad {
-    public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>,
-                       on isa: InstructionSet = .detected) -> UpdateStats {
-        switch isa {
-        case .avx2: AVX2Kernels.adagrad(self, params: params, grads: grads, sum: sum, gradScale: gradScale, range: range)
-        case .portable: stream(params: params, grads: grads, sum: sum, gradScale: gradScale, range: range)
+        case .avx2: AVX2Kernels.update(self, buffers, gradScale: gradScale, range: range)
+        case .portable: stream(buffers, gradScale: gradScale, range: range)
         }
     }
 }

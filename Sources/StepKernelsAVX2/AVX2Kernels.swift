@@ -6,28 +6,8 @@ import StepLanes
 /// `InstructionSet.detected` has checked the CPU: on an older CPU these would fault. The checks
 /// themselves stay in portable code for that reason.
 package enum AVX2Kernels {
-    package static func adamW(_ k: AdamW, params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                              expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
-                              maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
-        k.stream(params: params, grads: grads, expAvg: expAvg, expAvgSq: expAvgSq, maxExpAvgSq: maxExpAvgSq,
-                 gradScale: gradScale, range: range)
-    }
-
-    package static func sgd(_ k: SGD, params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                            momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
-        k.stream(params: params, grads: grads, momentumBuffer: momentumBuffer, gradScale: gradScale, range: range)
-    }
-
-    package static func rmsProp(_ k: RMSProp, params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                                squareAvg: UnsafeMutablePointer<Float>, gradAvg: UnsafeMutablePointer<Float>?,
-                                momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
-        k.stream(params: params, grads: grads, squareAvg: squareAvg, gradAvg: gradAvg, momentumBuffer: momentumBuffer,
-                 gradScale: gradScale, range: range)
-    }
-
-    package static func adagrad(_ k: Adagrad, params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                                sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>) -> UpdateStats {
-        k.stream(params: params, grads: grads, sum: sum, gradScale: gradScale, range: range)
+    package static func update(_ rule: LaneRule, _ buffers: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+        rule.stream(buffers, gradScale: gradScale, range: range)
     }
 
     package static func squareSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {

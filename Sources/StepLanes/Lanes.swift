@@ -33,6 +33,53 @@ extension SIMD8 where Scalar == Float {
     /// eight scalar square roots.
     @inlinable @inline(__always)
     package var sqrt: SIMD8<Float> { stepd_sqrt8(self) }
+
+    /// `a*b + c` rounded once (ATen's `add_` with alpha, `addcmul_`, `lerp_`).
+    @inlinable @inline(__always)
+    package static func fma(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> { stepd_fma8(a, b, c) }
+
+    @inlinable @inline(__always)
+    package static func fma(_ a: SIMD8<Float>, _ b: Float, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        stepd_fma8(a, SIMD8<Float>(repeating: b), c)
+    }
+
+    @inlinable @inline(__always)
+    package static func fma(_ a: Float, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        stepd_fma8(SIMD8<Float>(repeating: a), b, c)
+    }
+
+    /// torch's `sign`/`sgn` on real numbers: -1, 0 or 1, NaN stays NaN.
+    @inlinable @inline(__always)
+    package var sign: SIMD8<Float> {
+        SIMD8<Float>(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
+            .replacing(with: self, where: self .!= self)
+    }
+
+    /// torch.maximum: NaN if either side is NaN.
+    @inlinable @inline(__always)
+    package static func maximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: b, where: (b .> a) .| (b .!= b))
+    }
+}
+
+/// The weight of a `lerp_(end, w)` in float32, with ATen's two forms: for |w| < 0.5
+/// `fma(w, end - self, self)`, otherwise `fma(w - 1, end - self, end)`, each rounded once.
+@usableFromInline package struct LerpWeight: Sendable {
+    @usableFromInline let w: Float
+    @usableFromInline let wMinusOne: Float
+    @usableFromInline let small: Bool
+
+    @inlinable package init(_ weight: Double) {
+        w = Float(weight)
+        wMinusOne = w - 1
+        small = abs(w) < 0.5
+    }
+
+    @inlinable @inline(__always)
+    package func apply(_ start: SIMD8<Float>, _ end: SIMD8<Float>) -> SIMD8<Float> {
+        let d = end - start
+        return small ? .fma(w, d, start) : .fma(wMinusOne, d, end)
+    }
 }
 
 /// What an update pass learns for free while it streams: sums of squares of the change it made

@@ -1,6 +1,7 @@
 /// torch.optim.SGD: weight decay added to the gradient, momentum with dampening, Nesterov.
 /// The first step with momentum copies the gradient into the buffer without dampening, as torch
-/// does when the buffer does not exist yet.
+/// does when the buffer does not exist yet. Every `add_(x, alpha=a)` of torch's is one fused
+/// multiply-add here, as ATen computes it, so the result is torch's to the bit. Slot 0: momentum_buffer.
 public struct SGD: Sendable {
     @usableFromInline let negLR: Float
     @usableFromInline let weightDecay: Float
@@ -31,14 +32,14 @@ public struct SGD: Sendable {
             let old = Lanes.load(params, i, n)
             var p = old
             var g = Lanes.load(grads, i, n) * gradScale
-            if weightDecay != 0 { g = g + weightDecay * p }
+            if weightDecay != 0 { g = .fma(p, weightDecay, g) }
             if momentum != 0, let momentumBuffer {
                 var buf = g
-                if !firstStep { buf = Lanes.load(momentumBuffer, i, n) * momentum + oneMinusDampening * g }
+                if !firstStep { buf = .fma(g, oneMinusDampening, Lanes.load(momentumBuffer, i, n) * momentum) }
                 buf.store(momentumBuffer, i, n)
-                g = nesterov ? g + momentum * buf : buf
+                g = nesterov ? .fma(buf, momentum, g) : buf
             }
-            p = p + negLR * g
+            p = .fma(g, negLR, p)
             p.store(params, i, n)
             stats.add(old: old, new: p, valid: n)
             i += 8

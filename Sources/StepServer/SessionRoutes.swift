@@ -18,7 +18,7 @@ extension StepService {
                 let c = s.config
                 var o = JSONObject()
                 o["id"] = .string(s.id)
-                o["optimizer"] = .string(c.optimizer.kind.rawValue)
+                o["optimizer"] = .string(c.optimizer.type)
                 o["step"] = .number(Double(s.step))
                 o["param_count"] = .number(Double(s.parameterCount))
                 o["bytes"] = .number(Double(s.byteCount))

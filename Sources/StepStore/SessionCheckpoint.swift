@@ -8,9 +8,10 @@ import StepKernels
 /// Tensor names follow torch's state_dicts so a file maps one to one onto a model and its
 /// optimizer: `params.<name>` is the parameter (a model `state_dict` entry), and
 /// `state.<name>.<role>` its optimizer state under torch's key (`exp_avg`, `exp_avg_sq`,
-/// `max_exp_avg_sq`, `momentum_buffer`, `square_avg`, `grad_avg`, `sum`). `__metadata__` holds
-/// the format version, session id, step (which is also the schedule position), the config and
-/// the history tail as JSON text, the owning tenant if any, and the CRC-32C written by
+/// `momentum_buffer`, `ax`, `z`, ...: each optimizer descriptor's `stateTensors`). `__metadata__`
+/// holds the format version, session id, step (which is also the schedule position), the config
+/// and the history tail as JSON text, the optimizer's per-group scalars (`optimizer_scalars`,
+/// e.g. NAdam's `mu_product`), the owning tenant if any, and the CRC-32C written by
 /// `SafetensorsWriter`.
 public enum SessionCheckpoint {
     public static let format = "stepd-session-v1"
@@ -25,7 +26,7 @@ public enum SessionCheckpoint {
         }
         for (role, buffer) in image.state.roles {
             for t in config.layout.tensors {
-                tensors.append(.init(name: "state.\(t.name).\(role.rawValue)", shape: t.shape,
+                tensors.append(.init(name: "state.\(t.name).\(role)", shape: t.shape,
                                      floats: UnsafeBufferPointer(start: buffer.pointer + t.offset, count: t.count)))
             }
         }
@@ -43,6 +44,7 @@ public enum SessionCheckpoint {
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
+        if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config.optimizer.kind).text }
         if let tenant = image.tenant { metadata["tenant"] = tenant }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
     }
@@ -93,7 +95,7 @@ public enum SessionCheckpoint {
         var expected: [String: [Int]] = [:]
         for t in config.layout.tensors {
             expected["params.\(t.name)"] = t.shape
-            for role in StateRole.allCases { expected["state.\(t.name).\(role.rawValue)"] = t.shape }
+            for role in config.optimizer.kind.slotNames { expected["state.\(t.name).\(role)"] = t.shape }
         }
         if meta["accumulation"] != nil { expected["accumulation.sum"] = [n] }
         for info in file.tensors {
@@ -114,7 +116,13 @@ public enum SessionCheckpoint {
         guard try complete("params.", "") else {
             throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
         }
-        let presentRoles = try StateRole.allCases.filter { try complete("state.", ".\($0.rawValue)") }
+        let presentRoles = try config.optimizer.kind.slotNames.filter { try complete("state.", ".\($0)") }
+        var scalars: [String: [Double]] = [:]
+        if let text = meta["optimizer_scalars"] {
+            do { scalars = try OptimizerState.scalars(from: try JSONParser.parse(text), config: config) } catch {
+                throw SessionError.invalid(field: "__metadata__.optimizer_scalars", detail: "\(error)")
+            }
+        }
         var history: [StepRecord] = []
         if let h = meta["history"] {
             guard case .array(let items)? = try? JSONParser.parse(h) else {
@@ -145,7 +153,7 @@ public enum SessionCheckpoint {
             return buffer
         }
         let params = try load("params.", "")
-        let roles = try presentRoles.map { role in (role: role, buffer: try load("state.", ".\(role.rawValue)")) }
+        let roles = try presentRoles.map { role in (name: role, buffer: try load("state.", ".\(role)")) }
         var pending: PendingContributions? = nil
         if let pendingJSON, let info = file.tensor(named: "accumulation.sum") {
             let sum = AlignedBuffer(count: n)
@@ -153,7 +161,7 @@ public enum SessionCheckpoint {
             pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: configJSON, step: step,
-                            state: OptimizerState(params: params, roles: roles), history: history,
+                            state: OptimizerState(params: params, roles: roles, scalars: scalars), history: history,
                             version: version, pending: pending, tenant: tenant)
     }
 

@@ -71,10 +71,10 @@ struct KernelBench: ParsableCommand {
                                 let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
                                 scale = Float(min(1, 1 / (norm + 1e-6)))
                             }
-                            let k = AdamW(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: step)
+                            let k = LaneRule.adamW(AdamW(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: step))
+                            let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: [m.pointer, v.pointer])
                             parallel.forEachRange(count: n) { r in
-                                _ = k.update(params: p.pointer, grads: g.pointer, expAvg: m.pointer, expAvgSq: v.pointer,
-                                             maxExpAvgSq: nil, gradScale: scale, range: r, on: set)
+                                _ = k.update(buffers, gradScale: scale, range: r, on: set)
                             }
                         })
                     }

@@ -13,6 +13,15 @@ static inline __attribute__((always_inline)) stepd_float8 stepd_sqrt8(stepd_floa
 }
 
 /*
+ * a*b + c rounded once, as ATen's `add_(x, alpha=a)`, `addcmul_` and `lerp_` compute it. In a
+ * module compiled for x86-64-v3 this is one `vfmadd`; in the portable copy LLVM calls the C
+ * library's `fmaf` per lane: slower, but correctly rounded, so both copies give the same bits.
+ */
+static inline __attribute__((always_inline)) stepd_float8 stepd_fma8(stepd_float8 a, stepd_float8 b, stepd_float8 c) {
+    return __builtin_elementwise_fma(a, b, c);
+}
+
+/*
  * Whether this CPU and OS run x86-64-v3 code (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE): the level
  * StepKernelsAVX2 is compiled for. Swift has no CPU-feature query of its own. Always 0 elsewhere.
  */

@@ -1,0 +1,38 @@
+/// Every elementwise update rule, with its scalars resolved for one step. One enum rather than
+/// a protocol so that each compiled copy of the kernels (portable in StepKernels, x86-64-v3 in
+/// StepKernelsAVX2) gets every loop inlined and specialised through a single entry point: a
+/// generic or protocol call would run the loop compiled in this module, with its flags.
+/// Adding an elementwise optimizer is its kernel file here plus one case and one line below.
+public enum LaneRule: Sendable {
+    case adamW(AdamW)
+    case sgd(SGD)
+    case rmsProp(RMSProp)
+    case adagrad(Adagrad)
+    case adadelta(Adadelta)
+    case adamax(Adamax)
+    case nAdam(NAdam)
+    case rAdam(RAdam)
+    case asgd(ASGD)
+    case rprop(Rprop)
+    case lion(Lion)
+    case scheduleFreeAdamW(ScheduleFreeAdamW)
+
+    /// Updates `range` of `b`. Reached through `update` (StepKernels), which picks the copy.
+    @inlinable @inline(__always)
+    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+        switch self {
+        case .adamW(let k): k.stream(params: b.params, grads: b.grads, expAvg: b.s0!, expAvgSq: b.s1!, maxExpAvgSq: b.s2, gradScale: gradScale, range: range)
+        case .sgd(let k): k.stream(params: b.params, grads: b.grads, momentumBuffer: b.s0, gradScale: gradScale, range: range)
+        case .rmsProp(let k): k.stream(params: b.params, grads: b.grads, squareAvg: b.s0!, gradAvg: b.s1, momentumBuffer: b.s2, gradScale: gradScale, range: range)
+        case .adagrad(let k): k.stream(params: b.params, grads: b.grads, sum: b.s0!, gradScale: gradScale, range: range)
+        case .adadelta(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .adamax(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .nAdam(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .rAdam(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .asgd(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .rprop(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .lion(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .scheduleFreeAdamW(let k): k.stream(b, gradScale: gradScale, range: range)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// Lion (lion-pytorch 0.2.5), the sign of an interpolated momentum:
+///
+///     p = p * (1 - lr*wd)
+///     p = p + (-lr) * sign(b1*m + (1-b1)*g)     (the inner sum fused, as torch's add_ with alpha)
+///     m = b2*m + (1-b2)*g                       (fused)
+///
+/// Bit for bit lion-pytorch's result. Slot 0: exp_avg.
+public struct Lion: Sendable {
+    @usableFromInline let decay: Float
+    @usableFromInline let negLR: Float
+    @usableFromInline let beta1: Float, oneMinusBeta1: Float
+    @usableFromInline let beta2: Float, oneMinusBeta2: Float
+
+    /// - Parameter weightDecay: as lion-pytorch applies it (already divided by the initial lr
+    ///   when its `decoupled_weight_decay` is on).
+    public init(lr: Double, beta1: Double, beta2: Double, weightDecay: Double) {
+        decay = Float(1 - lr * weightDecay)
+        negLR = Float(-lr)
+        self.beta1 = Float(beta1)
+        oneMinusBeta1 = Float(1 - beta1)
+        self.beta2 = Float(beta2)
+        oneMinusBeta2 = Float(1 - beta2)
+    }
+
+    @inlinable @inline(__always)
+    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+        let expAvg = b.s0!
+        var stats = StatsAccumulator()
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = range.upperBound - i
+            let old = Lanes.load(b.params, i, n)
+            let g = Lanes.load(b.grads, i, n) * gradScale
+            let m = Lanes.load(expAvg, i, n)
+            let direction = Lanes.fma(g, oneMinusBeta1, m * beta1).sign
+            let p = Lanes.fma(direction, negLR, old * decay)
+            Lanes.fma(g, oneMinusBeta2, m * beta2).store(expAvg, i, n)
+            p.store(b.params, i, n)
+            stats.add(old: old, new: p, valid: n)
+            i += 8
+        }
+        return stats.stats
+    }
+}

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// torch.optim.RAdam: Adam whose adaptive step is switched on only once the variance of the
+/// second moment is tractable (rho_t > 5), and then scaled by the rectification term.
+///
+///     p  = p * (1 - lr*wd)            (decoupled; otherwise g = g + wd*p, fused)
+///     m  = lerp(m, g, 1-b1)
+///     v  = v*b2 + (1-b2)*g*g          (addcmul, fused)
+///     u  = m / (1-b1^t) * lr                                   rho_t <= 5
+///     u  = m / (1-b1^t) * lr * (sqrt(1-b2^t) / (sqrt(v) + eps)) * rect   rho_t > 5
+///     p  = p - u
+///
+/// Slots: 0 exp_avg, 1 exp_avg_sq.
+public struct RAdam: Sendable {
+    @usableFromInline let decay: Float
+    @usableFromInline let l2: Float
+    @usableFromInline let lerp: LerpWeight
+    @usableFromInline let beta2: Float, oneMinusBeta2: Float
+    @usableFromInline let biasCorrection1: Float
+    @usableFromInline let lr: Float
+    @usableFromInline let eps: Float
+    @usableFromInline let rectified: Bool
+    @usableFromInline let biasCorrection2Sqrt: Float
+    @usableFromInline let rect: Float
+
+    public init(lr: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double, decoupled: Bool, step: Int) {
+        decay = decoupled ? Float(1 - lr * weightDecay) : 1
+        l2 = decoupled ? 0 : Float(weightDecay)
+        lerp = LerpWeight(1 - beta1)
+        self.beta2 = Float(beta2)
+        oneMinusBeta2 = Float(1 - beta2)
+        let t = Double(step)
+        biasCorrection1 = Float(1 - pow(beta1, t))
+        let bc2 = 1 - pow(beta2, t)
+        self.lr = Float(lr)
+        self.eps = Float(eps)
+        let rhoInf = 2 / (1 - beta2) - 1
+        let rhoT = rhoInf - 2 * t * pow(beta2, t) / bc2
+        rectified = rhoT > 5
+        biasCorrection2Sqrt = Float(bc2.squareRoot())
+        rect = rectified ? Float(((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT)).squareRoot()) : 1
+    }
+
+    @inlinable @inline(__always)
+    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+        let expAvg = b.s0!, expAvgSq = b.s1!
+        var stats = StatsAccumulator()
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let n = range.upperBound - i
+            let old = Lanes.load(b.params, i, n)
+            var g = Lanes.load(b.grads, i, n) * gradScale
+            if l2 != 0 { g = .fma(old, l2, g) }
+            let m = lerp.apply(Lanes.load(expAvg, i, n), g)
+            let v = Lanes.fma(oneMinusBeta2 * g, g, Lanes.load(expAvgSq, i, n) * beta2)
+            var u = m / biasCorrection1 * lr
+            if rectified { u = u * (biasCorrection2Sqrt / (v.sqrt + eps)) * rect }
+            let p = old * decay - u
+            m.store(expAvg, i, n)
+            v.store(expAvgSq, i, n)
+            p.store(b.params, i, n)
+            stats.add(old: old, new: p, valid: n)
+            i += 8
+        }
+        return stats.stats
+    }
+}
