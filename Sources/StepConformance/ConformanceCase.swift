@@ -1,4 +1,5 @@
 import Foundation
+import StepCore
 import StepJSON
 
 /// One recorded torch.optim run from `shared/conformance/` (format in its README).
@@ -21,6 +22,10 @@ public struct ConformanceCase: Sendable {
         public var loss: Double?
         public var skipped: Bool
         public var params: [String: [Double]]
+        /// ASGD's averaged parameters (`GET .../params?view=average`).
+        public var average: [String: [Double]]?
+        /// Schedule-free's evaluation point x (`GET .../params?view=eval`).
+        public var evalParams: [String: [Double]]?
     }
 
     public struct Step: Sendable {
@@ -38,6 +43,8 @@ public struct ConformanceCase: Sendable {
     }
 
     public var name: String
+    /// The recorded parameters must be reproduced bit for bit (torch is reproducible there).
+    public var exact: Bool
     public var tolerance: Tolerance
     /// The create-session body, exactly as recorded.
     public var session: JSONValue
@@ -53,6 +60,7 @@ public struct ConformanceCase: Sendable {
     public init(json: JSONValue, fallbackName: String = "case") throws {
         guard case .string(let n)? = json["name"] ?? .string(fallbackName) else { throw JSONFieldError(field: "name", "expected a string") }
         name = n
+        if case .bool(let e)? = json["exact"] { exact = e } else { exact = false }
         var t = try JSONObjectReader(json["tolerance"] ?? [:], path: "tolerance")
         tolerance = Tolerance(rtol: try t.double("rtol") ?? 0, atol: try t.double("atol") ?? 0, lossRtol: try t.double("loss_rtol"))
         guard let s = json["session"] else { throw JSONFieldError(field: "session", "is required") }
@@ -64,7 +72,9 @@ public struct ConformanceCase: Sendable {
             var r = try JSONObjectReader(e, path: "\(path).expect")
             let expect = Expectation(step: try r.int("step") ?? 0, lr: try r.double("lr"), gradNorm: try r.double("grad_norm"),
                                      loss: try r.double("loss"), skipped: try r.bool("skipped") ?? false,
-                                     params: try ConformanceCase.tensors(r.value("params"), path: "\(path).expect.params") ?? [:])
+                                     params: try ConformanceCase.tensors(r.value("params"), path: "\(path).expect.params") ?? [:],
+                                     average: try ConformanceCase.tensors(r.value("average"), path: "\(path).expect.average"),
+                                     evalParams: try ConformanceCase.tensors(r.value("eval_params"), path: "\(path).expect.eval_params"))
             var index = i
             if case .number(let x)? = raw["index"] { index = Int(x) }
             return Step(index: index, grads: try ConformanceCase.tensors(raw["grads"], path: "\(path).grads"), expect: expect)
@@ -75,6 +85,28 @@ public struct ConformanceCase: Sendable {
                                     scale: try ConformanceCase.tensors(r.value("scale"), path: "closed_loop.scale") ?? [:],
                                     target: try ConformanceCase.tensors(r.value("target"), path: "closed_loop.target") ?? [:])
         }
+    }
+
+    /// Why this build cannot replay the case yet, if it cannot: it needs an optimizer, a group
+    /// running another optimizer, or a state precision that does not exist yet. Nil for every
+    /// case it can run, which must then pass.
+    public var notYetSupported: String? {
+        if case .object(let o)? = session["optimizer"] {
+            if case .string(let type)? = o["type"], Optimizers.named(type) == nil {
+                return "optimizer \"\(type)\" does not exist yet"
+            }
+            if let d = o["state_dtype"], d != .string("f32") {
+                return "optimizer state_dtype \(d.preview) does not exist yet"
+            }
+        }
+        if case .array(let groups)? = session["groups"] {
+            for (i, g) in groups.enumerated() {
+                if case .string(let type)? = g["type"] {
+                    return "groups[\(i)].type \"\(type)\" (a group running its own optimizer) does not exist yet"
+                }
+            }
+        }
+        return nil
     }
 
     static func tensors(_ value: JSONValue?, path: String) throws -> [String: [Double]]? {

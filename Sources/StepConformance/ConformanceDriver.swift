@@ -8,6 +8,8 @@ public protocol ConformanceDriver {
     mutating func step(grads: [String: [Double]]) throws -> ConformanceStepReport
     /// Current parameters by name.
     mutating func params() throws -> [String: [Float]]
+    /// One of the optimizer's views of the parameters (`average`, `eval`) by name.
+    mutating func params(view: String) throws -> [String: [Float]]
     /// Removes what `create` made (a no-op where nothing outlives the driver).
     mutating func finish() throws
 }

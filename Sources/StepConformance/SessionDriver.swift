@@ -21,4 +21,8 @@ public struct SessionDriver: ConformanceDriver {
     public mutating func params() throws -> [String: [Float]] {
         Dictionary(uniqueKeysWithValues: try session!.readParams().tensors.map { ($0.0.name, $0.1) })
     }
+
+    public mutating func params(view: String) throws -> [String: [Float]] {
+        Dictionary(uniqueKeysWithValues: try session!.readParams(view: view).tensors.map { ($0.0.name, $0.1) })
+    }
 }
