@@ -76,7 +76,7 @@ import Testing
         image.state = OptimizerState(params: AlignedBuffer(count: 12), roles: image.state.roles)
         expectInvalid(field: "params", mentioning: ["12", "13"]) { _ = try Session(restoring: image) }
         var missing = s.capture()
-        missing.state = OptimizerState(params: missing.state.params, roles: missing.state.roles.filter { $0.role != .expAvgSq })
+        missing.state = OptimizerState(params: missing.state.params, roles: missing.state.roles.filter { $0.name != "exp_avg_sq" })
         expectInvalid(field: "state", mentioning: ["exp_avg_sq"]) { _ = try Session(restoring: missing) }
     }
 

@@ -86,8 +86,9 @@ import Testing
     func groupInheritsOptimizerSettings() throws {
         let (c, _) = try Fixture.config(Fixture.adamw(bGroup: "g", groups: #"[{"name": "g", "betas": [0.5, 0.6]}]"#))
         #expect(c.groups.map { $0.name } == ["default", "g"])
-        #expect(c.groups[1].hyper.beta1 == 0.5 && c.groups[1].hyper.beta2 == 0.6)
-        #expect(c.groups[1].hyper.lr == 0.01 && c.groups[1].hyper.weightDecay == 0.1)
+        let h = try #require(c.groups[1].hyper as? AdamHyperparameters)
+        #expect(h.beta1 == 0.5 && h.beta2 == 0.6)
+        #expect(h.lr == 0.01 && h.weightDecay == 0.1)
         #expect(c.layout.tensor(named: "b")?.group == 1)
         #expect(c.json["groups"] == [["name": "g", "betas": [0.5, 0.6]]])
     }

@@ -48,7 +48,7 @@ struct SessionFingerprint: Equatable, CustomStringConvertible {
         let image = s.capture()
         step = image.step
         params = image.state.params.array.map(\.bitPattern)
-        state = Dictionary(uniqueKeysWithValues: image.state.roles.map { ($0.role.rawValue, $0.buffer.array.map(\.bitPattern)) })
+        state = Dictionary(uniqueKeysWithValues: image.state.roles.map { ($0.name, $0.buffer.array.map(\.bitPattern)) })
         historyCount = s.historyRecords().count
     }
 

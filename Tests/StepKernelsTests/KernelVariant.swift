@@ -39,10 +39,9 @@ extension KernelVariant {
     static func adam(_ name: String, lr: Double = 1e-2, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
                      weightDecay: Double, decoupled: Bool, amsgrad: Bool) -> KernelVariant {
         KernelVariant(name: name, stateCount: amsgrad ? 3 : 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
-            AdamW(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
-                  amsgrad: amsgrad, step: step)
-                .update(params: p, grads: g, expAvg: s[0], expAvgSq: s[1], maxExpAvgSq: amsgrad ? s[2] : nil,
-                        gradScale: scale, range: range, on: isa)
+            LaneRule.adamW(AdamW(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
+                                 amsgrad: amsgrad, step: step))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1], amsgrad ? s[2] : nil]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.adam(step: step, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
                                  decoupled: decoupled, amsgrad: amsgrad, p: &p, grad: g, state: &s, gradScale: scale)
@@ -53,7 +52,7 @@ extension KernelVariant {
                     weightDecay: Double = 0, nesterov: Bool = false) -> KernelVariant {
         KernelVariant(name: name, stateCount: 1, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
             let k = SGD(lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay, nesterov: nesterov, step: step)
-            return k.update(params: p, grads: g, momentumBuffer: k.usesMomentum ? s[0] : nil, gradScale: scale, range: range, on: isa)
+            return LaneRule.sgd(k).update(LaneBuffers(params: p, grads: g, state: [k.usesMomentum ? s[0] : nil]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.sgd(step: step, lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay,
                                 nesterov: nesterov, p: &p, grad: g, state: &s, gradScale: scale)
@@ -64,8 +63,8 @@ extension KernelVariant {
                         momentum: Double = 0, centered: Bool = false) -> KernelVariant {
         KernelVariant(name: name, stateCount: 3, initialState: 0, kernel: { _, p, g, s, scale, range, isa in
             let k = RMSProp(lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum, centered: centered)
-            return k.update(params: p, grads: g, squareAvg: s[0], gradAvg: centered ? s[1] : nil,
-                            momentumBuffer: k.usesMomentum ? s[2] : nil, gradScale: scale, range: range, on: isa)
+            return LaneRule.rmsProp(k).update(LaneBuffers(params: p, grads: g, state: [s[0], centered ? s[1] : nil, k.usesMomentum ? s[2] : nil]),
+                                              gradScale: scale, range: range, on: isa)
         }, reference: { _, p, g, s, scale in
             ScalarReference.rmsprop(lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum,
                                     centered: centered, p: &p, grad: g, state: &s, gradScale: scale)
@@ -75,8 +74,8 @@ extension KernelVariant {
     static func adagrad(_ name: String, lr: Double = 5e-2, lrDecay: Double = 0, eps: Double = 1e-10, weightDecay: Double = 0,
                         initialAccumulator: Float = 0) -> KernelVariant {
         KernelVariant(name: name, stateCount: 1, initialState: initialAccumulator, kernel: { step, p, g, s, scale, range, isa in
-            Adagrad(lr: lr, lrDecay: lrDecay, eps: eps, weightDecay: weightDecay, step: step)
-                .update(params: p, grads: g, sum: s[0], gradScale: scale, range: range, on: isa)
+            LaneRule.adagrad(Adagrad(lr: lr, lrDecay: lrDecay, eps: eps, weightDecay: weightDecay, step: step))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.adagrad(step: step, lr: lr, lrDecay: lrDecay, eps: eps, weightDecay: weightDecay,
                                     p: &p, grad: g, state: &s, gradScale: scale)

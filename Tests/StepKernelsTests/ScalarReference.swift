@@ -55,20 +55,21 @@ enum ScalarReference {
         p = p + Float(-stepSize) * (s.s0 / denom)
     }
 
-    /// torch.optim.SGD. State: s0 = momentum_buffer (created as a copy of the gradient on step 1).
+    /// torch.optim.SGD, with ATen's fused `add_(x, alpha=a)` (`fma(x, a, self)`). State: s0 =
+    /// momentum_buffer (created as a copy of the gradient on step 1).
     static func sgd(step t: Int, lr: Double, momentum: Double, dampening: Double, weightDecay wd: Double, nesterov: Bool,
                     p: inout Float, grad: Float, state s: inout ScalarState, gradScale: Float) {
         var g = grad * gradScale
-        if wd != 0 { g = g + Float(wd) * p }
+        if wd != 0 { g = g.addingProduct(p, Float(wd)) }
         if momentum != 0 {
             if t == 1 {
                 s.s0 = g
             } else {
-                s.s0 = s.s0 * Float(momentum) + Float(1 - dampening) * g
+                s.s0 = (s.s0 * Float(momentum)).addingProduct(g, Float(1 - dampening))
             }
-            g = nesterov ? g + Float(momentum) * s.s0 : s.s0
+            g = nesterov ? g.addingProduct(s.s0, Float(momentum)) : s.s0
         }
-        p = p + Float(-lr) * g
+        p = p.addingProduct(g, Float(-lr))
     }
 
     /// torch.optim.RMSprop. State: s0 = square_avg, s1 = grad_avg, s2 = momentum_buffer.

@@ -51,7 +51,7 @@ import Testing
         #expect(got.step == want.step)
         #expect(got.state.params.array == want.state.params.array, "params differ")
         for (role, buffer) in want.state.roles {
-            #expect(got.state.buffer(role)?.array == buffer.array, "\(role.rawValue) differs")
+            #expect(got.state.buffer(role)?.array == buffer.array, "\(role) differs")
         }
     }
 

@@ -51,10 +51,14 @@ struct HTTPConformanceDriver: ConformanceDriver {
         return ConformanceStepReport(step: Int(step), lr: lr, gradNorm: norm, skipped: skipped)
     }
 
-    mutating func params() throws -> [String: [Float]] {
+    mutating func params() throws -> [String: [Float]] { try params(query: "") }
+
+    mutating func params(view: String) throws -> [String: [Float]] { try params(query: "?view=\(view)") }
+
+    mutating func params(query: String) throws -> [String: [Float]] {
         switch encoding {
         case .json:
-            let r = try server.client.request("GET", "/v1/sessions/\(id)/params", headers: [("Accept", "application/json")])
+            let r = try server.client.request("GET", "/v1/sessions/\(id)/params\(query)", headers: [("Accept", "application/json")])
             guard r.status == 200, case .object(let p)? = try r.json()["params"] else { throw ConformanceError("params: \(r.status)") }
             var out: [String: [Float]] = [:]
             for (k, v) in p.pairs {
@@ -63,7 +67,7 @@ struct HTTPConformanceDriver: ConformanceDriver {
             }
             return out
         case .binary:
-            let r = try server.client.request("GET", "/v1/sessions/\(id)/params", headers: [("Accept", "application/octet-stream")])
+            let r = try server.client.request("GET", "/v1/sessions/\(id)/params\(query)", headers: [("Accept", "application/octet-stream")])
             guard r.status == 200, r.headers["Content-Type"] == "application/octet-stream" else { throw ConformanceError("params: \(r.status)") }
             let all = r.body.floats
             var out: [String: [Float]] = [:]
