@@ -3,6 +3,8 @@ import StepJSON
 import StepStore
 
 /// `GET/PUT /v1/sessions/{id}/params` in the three tensor encodings. The ETag is the step.
+/// `GET ...?view=NAME` reads one of the optimizer's views instead (ASGD's `average`,
+/// schedule-free's `eval`), in the same encodings.
 extension StepService {
     func addParamsRoutes(_ r: inout Router) {
         r.get("/v1/sessions/{id}/params") { [self] head, p in
@@ -12,13 +14,13 @@ extension StepService {
             }
             switch type {
             case TensorMediaType.raw:
-                let reader = try s.paramsReader(names: head.names)
+                let reader = try s.paramsReader(names: head.names, view: head.query("view"))
                 let stream = ResponseBodyStream(length: reader.byteCount) { offset, buffer in try reader.read(at: offset, into: buffer) }
                 return .respond(.stream(stream, contentType: type, headers: ["ETag": RequestOptions.etag(reader.step)]))
             case TensorMediaType.safetensors:
                 // The header first, then the tensors straight from the live buffer, as for raw.
-                let reader = try s.paramsReader(names: head.names)
-                let header = SafetensorsHeader.encode(metadata: ["step": String(reader.step), "session": s.id],
+                let reader = try s.paramsReader(names: head.names, view: head.query("view"))
+                let header = SafetensorsHeader.encode(metadata: ["step": String(reader.step), "session": s.id].merging(reader.view.map { ["view": $0] } ?? [:]) { a, _ in a },
                                                       tensors: reader.tensors.map { ($0.name, .f32, $0.shape, $0.count * 4) }).bytes
                 let stream = ResponseBodyStream(length: header.count + reader.byteCount) { offset, buffer in
                     guard offset < header.count else { return try reader.read(at: offset - header.count, into: buffer) }
@@ -28,7 +30,7 @@ extension StepService {
                 }
                 return .respond(.stream(stream, contentType: type, headers: ["ETag": RequestOptions.etag(reader.step)]))
             default:
-                let (step, tensors) = try s.readParams(names: head.names)
+                let (step, tensors) = try s.readParams(names: head.names, view: head.query("view"))
                 var w = JSONWriter(reservingCapacity: 64 + tensors.reduce(0) { $0 + $1.1.count * 12 })
                 w.raw("{\"step\":\(step),\"params\":")
                 TensorMediaType.jsonObject(tensors, into: &w)
