@@ -42,6 +42,8 @@ struct SessionFingerprint: Equatable, CustomStringConvertible {
     var step: Int
     var params: [UInt32]
     var state: [String: [UInt32]]
+    /// The optimizer's per-group scalars, as bit patterns.
+    var scalars: [String: [UInt64]]
     var historyCount: Int
 
     init(_ s: Session) {
@@ -49,6 +51,7 @@ struct SessionFingerprint: Equatable, CustomStringConvertible {
         step = image.step
         params = image.state.params.array.map(\.bitPattern)
         state = Dictionary(uniqueKeysWithValues: image.state.roles.map { ($0.name, $0.buffer.array.map(\.bitPattern)) })
+        scalars = image.state.scalars.mapValues { $0.map(\.bitPattern) }
         historyCount = s.historyRecords().count
     }
 

@@ -92,4 +92,47 @@ import Testing
         let bytes = try Self.rewrite(try Self.checkpoint()) { $0["history"] = #"[{"step": 1e300}]"# }
         Self.refuses(bytes, mentioning: "history")
     }
+
+    @Test("every optimizer's checkpoint restores its state tensors and per-group scalars exactly", arguments: Optimizers.types)
+    func everyOptimizerRoundTrips(_ type: String) throws {
+        let body = """
+            {"optimizer": {"type": "\(type)", "lr": 0.01}, "groups": [{"name": "g", "lr": 0.02}],
+             "params": [{"name": "w", "shape": [2, 2], "values": [1, 2, 3, 4]}, {"name": "b", "shape": [3], "values": [0.5, -0.5, 0.25], "group": "g"}]}
+            """
+        let (config, inits) = try SessionConfig.parse(try JSONParser.parse(body))
+        let s = Session(id: "c", config: config, inits: inits, parallel: .serial)
+        for k in 0..<3 {
+            _ = try s.step(grads: ["w": [0.1, -0.2, 0.3, Double(k)], "b": [1, -2, 0.5]])
+        }
+        let image = s.capture()
+        let bytes = try withExtendedLifetime(image) { try SessionCheckpoint.writer(image).makeBytes() }
+        let file = try SafetensorsFile(bytes: bytes)
+        for role in config.stateNames {
+            #expect(file.tensor(named: "state.w.\(role)") != nil, "\(type): state.w.\(role) missing")
+        }
+        let back = try SessionCheckpoint.image(from: file)
+        #expect(back.state.roles.map(\.name) == image.state.roles.map(\.name))
+        for (a, b) in zip(back.state.roles, image.state.roles) {
+            #expect(a.buffer.array.map(\.bitPattern) == b.buffer.array.map(\.bitPattern), "\(type): \(a.name)")
+        }
+        #expect(back.state.scalars.mapValues { $0.map(\.bitPattern) } == image.state.scalars.mapValues { $0.map(\.bitPattern) })
+        #expect(back.state.scalars.isEmpty == Optimizers.named(type)!.scalars.isEmpty)
+    }
+
+    @Test("optimizer scalars in a checkpoint are checked: unknown group, unknown name, non-number")
+    func optimizerScalarsAreValidated() throws {
+        let body = """
+            {"optimizer": {"type": "nadam"}, "params": [{"name": "w", "shape": [2], "values": [1, 2]}]}
+            """
+        let (config, inits) = try SessionConfig.parse(try JSONParser.parse(body))
+        let s = Session(id: "c", config: config, inits: inits, parallel: .serial)
+        _ = try s.step(grads: ["w": [0.1, 0.2]])
+        let image = s.capture()
+        let bytes = try withExtendedLifetime(image) { try SessionCheckpoint.writer(image).makeBytes() }
+        for bad in [#"{"nope": {"mu_product": 0.5}}"#, #"{"default": {"mu_product": 0.5, "x": 1}}"#, #"{"default": {"mu_product": "a"}}"#,
+                    #"{"default": {}}"#, "[1]"] {
+            let edited = try Self.rewrite(bytes, metadata: { $0["optimizer_scalars"] = bad })
+            #expect(throws: SessionError.self, "\(bad)") { _ = try SessionCheckpoint.image(from: try SafetensorsFile(bytes: edited)) }
+        }
+    }
 }
