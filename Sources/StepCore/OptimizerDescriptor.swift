@@ -60,6 +60,9 @@ public protocol OptimizerDescriptor: Sendable {
     static var scalars: [GroupScalar] { get }
     /// Extra read-only views of the parameters, `GET .../params?view=NAME`.
     static var views: [String] { get }
+    /// Whether it lands on the reference's float32 results bit for bit (it takes no square root,
+    /// which torch does not round correctly, and performs the reference's operations in order).
+    static var bitExact: Bool { get }
     /// The update of step `step` (1-based) at learning rate `lr`. `scalars` holds this group's
     /// carried scalars on entry and their values after the step on return.
     static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule
@@ -72,6 +75,7 @@ public protocol OptimizerDescriptor: Sendable {
 extension OptimizerDescriptor {
     public static var scalars: [GroupScalar] { [] }
     public static var views: [String] { [] }
+    public static var bitExact: Bool { false }
     public static func view(_ name: String, _ h: Hyperparameters, step: Int, params: UnsafePointer<Float>,
                             state: (String) -> UnsafePointer<Float>?, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         out.update(from: params + range.lowerBound, count: range.count)

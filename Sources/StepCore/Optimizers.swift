@@ -14,3 +14,22 @@ public enum Optimizers {
 
     public static var types: [String] { all.map { $0.type } }
 }
+
+extension Optimizers {
+    /// The README's optimizer table (between its `optimizers` markers), made from the catalogue
+    /// so the two cannot drift apart: `stepd optimizers` prints it, and a test compares.
+    public static var markdownTable: String {
+        var lines = [
+            "| type | fields (defaults) | state B/param | views | reference | matches the reference |",
+            "|---|---|---|---|---|---|",
+        ]
+        for kind in all {
+            let fields = kind.json(kind.defaults).pairs.map { "`\($0.key)`=\($0.value.text)" }.joined(separator: ", ")
+            let usual = kind.usedState([kind.defaults]).count * 4, most = kind.slotNames.count * 4
+            let state = (usual == most ? "\(usual)" : "\(usual) (\(most) with every option)") + ": " + kind.slotNames.joined(separator: ", ")
+            let views = kind.views.isEmpty ? "" : kind.views.map { "`\($0)`" }.joined(separator: ", ")
+            lines.append("| `\(kind.type)` | \(fields) | \(state) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (square root)") |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

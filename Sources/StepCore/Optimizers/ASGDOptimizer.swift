@@ -31,6 +31,7 @@ public enum ASGDOptimizer: OptimizerDescriptor {
     public static let type = "asgd"
     public static let reference = "torch.optim.ASGD"
     public static let defaults = Hyperparameters()
+    public static let bitExact = true
     public static let stateTensors = [StateTensor<Hyperparameters>("ax")]
     /// torch's float32 `eta` and `mu`, as its previous step left them. torch creates eta from the
     /// group's lr on the first step, so its start value here is only a placeholder.

@@ -27,6 +27,7 @@ public enum AdamaxOptimizer: OptimizerDescriptor {
     public static let type = "adamax"
     public static let reference = "torch.optim.Adamax"
     public static let defaults = Hyperparameters()
+    public static let bitExact = true
     public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg"), StateTensor("exp_inf")]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {

@@ -30,6 +30,7 @@ public enum LionOptimizer: OptimizerDescriptor {
     public static let type = "lion"
     public static let reference = "lion-pytorch 0.2.5 Lion"
     public static let defaults = Hyperparameters()
+    public static let bitExact = true
     public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg")]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {

@@ -33,6 +33,7 @@ public enum RpropOptimizer: OptimizerDescriptor {
     public static let type = "rprop"
     public static let reference = "torch.optim.Rprop"
     public static let defaults = Hyperparameters()
+    public static let bitExact = true
     public static let stateTensors = [StateTensor<Hyperparameters>("prev"), StateTensor("step_size")]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {

@@ -32,6 +32,7 @@ public enum SGDOptimizer: OptimizerDescriptor {
     public static let type = "sgd"
     public static let reference = "torch.optim.SGD"
     public static let defaults = Hyperparameters()
+    public static let bitExact = true
     public static let stateTensors = [StateTensor<Hyperparameters>("momentum_buffer", usedWhen: { $0.momentum != 0 })]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
