@@ -286,10 +286,14 @@ class Session:
         """The session's step counter, as the server has it now."""
         return int(self.info()["step"])
 
-    def params(self, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
-        """``GET .../params`` in binary: name → float32 array of its declared shape."""
+    def params(self, names: Optional[Sequence[str]] = None, view: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """``GET .../params`` in binary: name → float32 array of its declared shape.
+
+        ``view``: one of the optimizer's views instead of the parameters: ``"average"`` (asgd's
+        averaged iterate) or ``"eval"`` (schedule_free_adamw's evaluation point x; the
+        parameters are the training point y)."""
         layout = self.layout
-        query = None
+        query: Dict[str, str] = {}
         if names is not None:
             names = list(names)
             unknown = [n for n in names if n not in self.shapes]
@@ -297,8 +301,10 @@ class Session:
                 raise ValueError(f"unknown tensors {unknown}; the session declares {self.names}")
             order = set(names)
             layout = [(n, s) for n, s in self.layout if n in order]
-            query = {"names": ",".join(names)}
-        r = self.client.request("GET", self.path + "/params", params=query, headers={"Accept": RAW})
+            query["names"] = ",".join(names)
+        if view is not None:
+            query["view"] = view
+        r = self.client.request("GET", self.path + "/params", params=query or None, headers={"Accept": RAW})
         self._note_etag(r)
         return codec.decode_raw(layout, r.content)
 

@@ -32,10 +32,13 @@ from .client import Client, Session, StepResult
 
 __all__ = ["StepdOptimizer"]
 
-# Group keys that are optimizer hyperparameters (and so go to the server); any other key a
-# torch group carries (e.g. "initial_lr" from an lr_scheduler) stays local.
+# Group keys that are optimizer hyperparameters (and so go to the server): every field of every
+# optimizer in the server's catalogue (a test checks this against openapi/openapi.yaml). Any
+# other key a torch group carries (e.g. "initial_lr" from an lr_scheduler) stays local.
 _HYPER_KEYS = ("lr", "weight_decay", "betas", "eps", "momentum", "dampening", "nesterov", "alpha",
-               "centered", "amsgrad", "maximize", "lr_decay", "initial_accumulator_value")
+               "centered", "amsgrad", "maximize", "lr_decay", "initial_accumulator_value", "rho",
+               "momentum_decay", "decoupled_weight_decay", "lambd", "t0", "etas", "step_sizes",
+               "warmup_steps", "r", "weight_lr_power")
 
 
 def _identity(t: torch.Tensor) -> int:

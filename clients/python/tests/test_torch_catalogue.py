@@ -1,0 +1,132 @@
+"""The torch drop-in with every optimizer of the catalogue, against the reference
+implementation: torch.optim, lion-pytorch and schedulefree. Where the reference is reproducible
+(no square root, no clipping) the parameters must be identical bit for bit after every step;
+elsewhere within a float32 tolerance."""
+
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from stepd.torch import StepdOptimizer  # noqa: E402
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+
+
+def _data(n=64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 6, generator=g), torch.randn(n, 3, generator=g)
+
+
+def _lion(params, **kw):
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    return lion_pytorch.Lion(params, **kw)
+
+
+def _schedule_free(params, **kw):
+    schedulefree = pytest.importorskip("schedulefree")
+    opt = schedulefree.AdamWScheduleFree(params, foreach=False, **kw)
+    opt.train()
+    return opt
+
+
+# (stepd type, reference constructor, hyperparameters, exact)
+CASES = [
+    ("sgd", torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), True),
+    ("sgd", torch.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01), True),
+    ("adamax", torch.optim.Adamax, dict(lr=0.01, weight_decay=0.01), True),
+    ("asgd", torch.optim.ASGD, dict(lr=0.05, lambd=1e-3, t0=3.0, weight_decay=0.01), True),
+    ("rprop", torch.optim.Rprop, dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-5, 1.0)), True),
+    ("lion", _lion, dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1), True),
+    ("adadelta", torch.optim.Adadelta, dict(lr=1.0, rho=0.9, weight_decay=0.01), False),
+    ("nadam", torch.optim.NAdam, dict(lr=0.01, weight_decay=0.01, decoupled_weight_decay=True), False),
+    ("radam", torch.optim.RAdam, dict(lr=0.01, weight_decay=0.01), False),
+    ("adamw", torch.optim.AdamW, dict(lr=0.01, weight_decay=0.05, amsgrad=True), False),
+    ("rmsprop", torch.optim.RMSprop, dict(lr=0.01, momentum=0.5, centered=True), False),
+    ("adagrad", torch.optim.Adagrad, dict(lr=0.05, lr_decay=0.01), False),
+    ("schedule_free_adamw", _schedule_free, dict(lr=0.01, warmup_steps=3, weight_decay=0.01), False),
+]
+
+
+def _compare(model, ref, exact, label):
+    for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
+        a, b = p.detach().numpy(), q.detach().numpy()
+        if exact:
+            differ = int(np.count_nonzero(a.view(np.uint32) != b.view(np.uint32)))
+            assert differ == 0, f"{label} {name}: {differ} of {a.size} elements differ from the reference's bits"
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"{label} {name}")
+
+
+@pytest.mark.parametrize("type_name,make,hyper,exact", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_drop_in_matches_reference(url, type_name, make, hyper, exact):
+    model = _model()
+    ref = copy.deepcopy(model)
+    ref_opt = make(ref.parameters(), **hyper)
+    opt = StepdOptimizer(model.named_parameters(), url=url, optimizer={"type": type_name, **hyper})
+    try:
+        x, y = _data()
+        for t in range(1, 21):
+            for m, o in ((model, opt), (ref, ref_opt)):
+                o.zero_grad()
+                torch.nn.functional.mse_loss(m(x), y).backward()
+                o.step()
+            _compare(model, ref, exact, f"{type_name} step {t}")
+        if type_name == "asgd":
+            average = opt.session.params(view="average")
+            for name, p in model.named_parameters():
+                ax = ref_opt.state[dict(ref.named_parameters())[name]]["ax"].numpy()
+                assert np.array_equal(average[name].view(np.uint32), ax.view(np.uint32)), name
+        if type_name == "schedule_free_adamw":
+            x_eval = opt.session.params(view="eval")
+            ref_opt.eval()
+            for name, p in ref.named_parameters():
+                np.testing.assert_allclose(x_eval[name], p.detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    finally:
+        opt.session.delete()
+
+
+def test_transformer_with_nesterov_sgd_is_identical_to_torch_for_150_steps(url):
+    """The issue's yardstick: a small transformer trained through the drop-in with SGD and
+    Nesterov momentum lands on torch.optim.SGD's parameters bit for bit, step after step."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Embedding(50, 32),
+        torch.nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True),
+        torch.nn.Linear(32, 50))
+    ref = copy.deepcopy(model)
+    hyper = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    ref_opt = torch.optim.SGD(ref.parameters(), **hyper)
+    opt = StepdOptimizer(model.named_parameters(), url=url, optimizer={"type": "sgd", **hyper})
+    g = torch.Generator().manual_seed(3)
+    tokens = torch.randint(0, 50, (8, 12), generator=g)
+    try:
+        for t in range(150):
+            for m, o in ((model, opt), (ref, ref_opt)):
+                o.zero_grad()
+                logits = m(tokens[:, :-1])
+                torch.nn.functional.cross_entropy(logits.reshape(-1, 50), tokens[:, 1:].reshape(-1)).backward()
+                o.step()
+            if t % 25 == 24 or t == 149:
+                _compare(model, ref, True, f"transformer step {t + 1}")
+    finally:
+        opt.session.delete()
+
+
+def test_hyper_keys_cover_every_field_of_the_catalogue():
+    from pathlib import Path
+
+    import yaml
+
+    from stepd import torch as stepd_torch
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[3] / "openapi" / "openapi.yaml").read_text())
+    schemas = spec["components"]["schemas"]
+    fields = set()
+    for ref in schemas["Optimizer"]["discriminator"]["mapping"].values():
+        fields |= set(schemas[ref.rsplit("/", 1)[1]]["properties"]) - {"type"}
+    assert fields <= set(stepd_torch._HYPER_KEYS), sorted(fields - set(stepd_torch._HYPER_KEYS))
