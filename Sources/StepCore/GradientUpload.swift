@@ -5,6 +5,15 @@ import StepJSON
 public enum GradientDType: String, Sendable {
     case f32, bf16, f16
     public var byteWidth: Int { self == .f32 ? 4 : 2 }
+
+    /// `x` rounded to this type (to nearest even) and widened back.
+    public func rounded(_ x: Float) -> Float {
+        switch self {
+        case .f32: x
+        case .bf16: HalfPrecision.bf16ToFloat(HalfPrecision.floatToBF16(x))
+        case .f16: HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(x))
+        }
+    }
 }
 
 /// A gradient being received for one step: a session-sized buffer that body bytes are written

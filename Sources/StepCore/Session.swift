@@ -351,11 +351,11 @@ public final class Session: @unchecked Sendable {
     /// of the model. Each block is read under the session lock, and if the parameters change
     /// between blocks the reader throws, so a client gets the parameters of one step or an
     /// error, never a mix.
-    public func paramsReader(names: [String]? = nil, view: String? = nil) throws(SessionError) -> ParamsReader {
+    public func paramsReader(names: [String]? = nil, view: String? = nil, dtype: GradientDType = .f32) throws(SessionError) -> ParamsReader {
         lock.lock()
         defer { lock.unlock() }
         try checkView(view)
-        return ParamsReader(session: self, tensors: try select(names), view: view, step: _step, version: paramsVersion)
+        return ParamsReader(session: self, tensors: try select(names), view: view, step: _step, version: paramsVersion, dtype: dtype)
     }
 
     private func checkView(_ view: String?) throws(SessionError) {

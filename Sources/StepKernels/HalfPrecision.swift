@@ -1,5 +1,6 @@
-/// Half-size gradient uploads (`?dtype=bf16|f16`) widen to float32 as they arrive. Both
-/// conversions are exact: every bf16 and f16 value is representable in float32.
+/// Half-size gradient uploads (`?dtype=bf16|f16`) widen to float32 as they arrive (exact: every
+/// bf16 and f16 value is a float32), and half-size parameter downloads narrow float32 with
+/// round-to-nearest-even, as torch's `.to(torch.bfloat16)` / `.half()` do.
 public enum HalfPrecision {
     /// bfloat16 is the top half of a float32, so widening is a shift.
     @inline(__always)
@@ -32,6 +33,30 @@ public enum HalfPrecision {
             for i in 0..<count {
                 destination[i] = f16ToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
             }
+        }
+    }
+
+    /// float32 to bfloat16, rounding to nearest even; NaN stays a (quiet) NaN.
+    @inline(__always)
+    public static func floatToBF16(_ x: Float) -> UInt16 {
+        let bits = x.bitPattern
+        if x.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return UInt16(truncatingIfNeeded: rounded >> 16)
+    }
+
+    /// float32 to IEEE half, rounding to nearest even (overflow to infinity, gradual underflow).
+    @inline(__always)
+    public static func floatToF16(_ x: Float) -> UInt16 {
+        Float16(x).bitPattern
+    }
+
+    /// Narrows `count` float32 values into little-endian 16-bit values at `destination`.
+    public static func narrow(_ source: UnsafePointer<Float>, to destination: UnsafeMutableRawPointer, count: Int, bfloat: Bool) {
+        if bfloat {
+            for i in 0..<count { destination.storeBytes(of: floatToBF16(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        } else {
+            for i in 0..<count { destination.storeBytes(of: floatToF16(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         }
     }
 }

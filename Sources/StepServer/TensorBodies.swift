@@ -75,3 +75,13 @@ enum TensorMediaType {
         w.raw("}")
     }
 }
+
+extension SafetensorsDType {
+    init(_ dtype: GradientDType) {
+        switch dtype {
+        case .f32: self = .f32
+        case .bf16: self = .bf16
+        case .f16: self = .f16
+        }
+    }
+}
