@@ -1,40 +1,20 @@
 """stepd.torch.StepdOptimizer against torch.optim.AdamW.
 
-Without torch these tests skip, except where torch is required (STEPD_REQUIRE_TORCH=1, which
-scripts/test sets, or CI set to anything but "", 0 or false): there each one fails, and the rest
-of the suite still runs."""
+Without torch these tests skip, except where torch is required (see torch_or_skip)."""
 
 import copy
-import os
 
 import numpy as np
 import pytest
+import torch_or_skip
 
 
-def _torch_required():
-    if os.environ.get("STEPD_REQUIRE_TORCH", "") not in ("", "0"):
-        return True
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-try:
-    import torch
-    from stepd.torch import StepdOptimizer
-    _TORCH_ERROR = None
-except Exception as e:  # torch missing, or broken (a CUDA build without its libraries: ValueError)
-    if not _torch_required():
-        if not isinstance(e, ImportError):
-            raise
-        pytest.skip(f"torch is not importable: {e}", allow_module_level=True)
-    torch = StepdOptimizer = None
-    _TORCH_ERROR = e
+torch, StepdOptimizer, _TORCH_ERROR = torch_or_skip.load()
 
 
 @pytest.fixture(autouse=True)
 def _require_torch():
-    if _TORCH_ERROR is not None:
-        pytest.fail(f"torch is required here (STEPD_REQUIRE_TORCH=1 or CI is set) but "
-                    f"not importable: {_TORCH_ERROR}; scripts/install-torch installs it", pytrace=False)
+    torch_or_skip.fail_if_missing(_TORCH_ERROR)
 
 
 def _model(seed=0):

@@ -8,8 +8,14 @@ import copy
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-from stepd.torch import StepdOptimizer  # noqa: E402
+import torch_or_skip
+
+torch, StepdOptimizer, _TORCH_ERROR = torch_or_skip.load()
+
+
+@pytest.fixture(autouse=True)
+def _require_torch():
+    torch_or_skip.fail_if_missing(_TORCH_ERROR)
 
 
 def _model(seed=0):
@@ -23,31 +29,35 @@ def _data(n=64, seed=1):
 
 
 def _lion(params, **kw):
-    lion_pytorch = pytest.importorskip("lion_pytorch")
+    lion_pytorch = torch_or_skip.reference_module("lion_pytorch")
     return lion_pytorch.Lion(params, **kw)
 
 
 def _schedule_free(params, **kw):
-    schedulefree = pytest.importorskip("schedulefree")
+    schedulefree = torch_or_skip.reference_module("schedulefree")
     opt = schedulefree.AdamWScheduleFree(params, foreach=False, **kw)
     opt.train()
     return opt
 
 
+def _optim(name):
+    return lambda params, **kw: getattr(torch.optim, name)(params, **kw)
+
+
 # (stepd type, reference constructor, hyperparameters, exact)
 CASES = [
-    ("sgd", torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), True),
-    ("sgd", torch.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01), True),
-    ("adamax", torch.optim.Adamax, dict(lr=0.01, weight_decay=0.01), True),
-    ("asgd", torch.optim.ASGD, dict(lr=0.05, lambd=1e-3, t0=3.0, weight_decay=0.01), True),
-    ("rprop", torch.optim.Rprop, dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-5, 1.0)), True),
+    ("sgd", _optim("SGD"), dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), True),
+    ("sgd", _optim("SGD"), dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01), True),
+    ("adamax", _optim("Adamax"), dict(lr=0.01, weight_decay=0.01), True),
+    ("asgd", _optim("ASGD"), dict(lr=0.05, lambd=1e-3, t0=3.0, weight_decay=0.01), True),
+    ("rprop", _optim("Rprop"), dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-5, 1.0)), True),
     ("lion", _lion, dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1), True),
-    ("adadelta", torch.optim.Adadelta, dict(lr=1.0, rho=0.9, weight_decay=0.01), False),
-    ("nadam", torch.optim.NAdam, dict(lr=0.01, weight_decay=0.01, decoupled_weight_decay=True), False),
-    ("radam", torch.optim.RAdam, dict(lr=0.01, weight_decay=0.01), False),
-    ("adamw", torch.optim.AdamW, dict(lr=0.01, weight_decay=0.05, amsgrad=True), False),
-    ("rmsprop", torch.optim.RMSprop, dict(lr=0.01, momentum=0.5, centered=True), False),
-    ("adagrad", torch.optim.Adagrad, dict(lr=0.05, lr_decay=0.01), False),
+    ("adadelta", _optim("Adadelta"), dict(lr=1.0, rho=0.9, weight_decay=0.01), False),
+    ("nadam", _optim("NAdam"), dict(lr=0.01, weight_decay=0.01, decoupled_weight_decay=True), False),
+    ("radam", _optim("RAdam"), dict(lr=0.01, weight_decay=0.01), False),
+    ("adamw", _optim("AdamW"), dict(lr=0.01, weight_decay=0.05, amsgrad=True), False),
+    ("rmsprop", _optim("RMSprop"), dict(lr=0.01, momentum=0.5, centered=True), False),
+    ("adagrad", _optim("Adagrad"), dict(lr=0.05, lr_decay=0.01), False),
     ("schedule_free_adamw", _schedule_free, dict(lr=0.01, warmup_steps=3, weight_decay=0.01), False),
 ]
 
