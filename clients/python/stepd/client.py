@@ -286,8 +286,12 @@ class Session:
         """The session's step counter, as the server has it now."""
         return int(self.info()["step"])
 
-    def params(self, names: Optional[Sequence[str]] = None, view: Optional[str] = None) -> Dict[str, np.ndarray]:
+    def params(self, names: Optional[Sequence[str]] = None, view: Optional[str] = None,
+               dtype: str = "f32") -> Dict[str, np.ndarray]:
         """``GET .../params`` in binary: name → float32 array of its declared shape.
+
+        ``dtype="bf16"`` or ``"f16"`` downloads half the bytes (the server rounds to nearest
+        even); the arrays come back as float32 holding the rounded values.
 
         ``view``: one of the optimizer's views instead of the parameters: ``"average"`` (asgd's
         averaged iterate) or ``"eval"`` (schedule_free_adamw's evaluation point x; the
@@ -304,9 +308,11 @@ class Session:
             query["names"] = ",".join(names)
         if view is not None:
             query["view"] = view
+        if dtype != "f32":
+            query["dtype"] = dtype
         r = self.client.request("GET", self.path + "/params", params=query or None, headers={"Accept": RAW})
         self._note_etag(r)
-        return codec.decode_raw(layout, r.content)
+        return codec.decode_raw(layout, r.content, dtype)
 
     def params_safetensors(self, names: Optional[Sequence[str]] = None) -> bytes:
         """``GET .../params`` as a safetensors file (bytes)."""

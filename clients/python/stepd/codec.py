@@ -66,12 +66,21 @@ def encode_raw(layout: Layout, tensors: Mapping[str, object], dtype: str = "f32"
     raise ValueError(f"dtype must be 'f32', 'bf16' or 'f16', got {dtype!r}")
 
 
-def decode_raw(layout: Layout, data: bytes) -> Dict[str, np.ndarray]:
-    """Raw float32 in declared order back into named arrays of their declared shapes."""
+def decode_raw(layout: Layout, data: bytes, dtype: str = "f32") -> Dict[str, np.ndarray]:
+    """Raw values in declared order (float32, or 16-bit with ``dtype`` bf16/f16) back into named
+    float32 arrays of their declared shapes."""
     total = sum(count(s) for _, s in layout)
-    if len(data) != 4 * total:
-        raise ValueError(f"expected {4 * total} bytes ({total} float32 values), got {len(data)}")
-    flat = np.frombuffer(data, dtype=_F32)
+    width = 4 if dtype == "f32" else 2
+    if len(data) != width * total:
+        raise ValueError(f"expected {width * total} bytes ({total} {dtype} values), got {len(data)}")
+    if dtype == "f32":
+        flat = np.frombuffer(data, dtype=_F32)
+    elif dtype == "bf16":
+        flat = bf16_bits_to_f32(np.frombuffer(data, dtype="<u2"))
+    elif dtype == "f16":
+        flat = np.frombuffer(data, dtype="<f2").astype(np.float32)
+    else:
+        raise ValueError(f"dtype must be 'f32', 'bf16' or 'f16', got {dtype!r}")
     out: Dict[str, np.ndarray] = {}
     offset = 0
     for name, shape in layout:

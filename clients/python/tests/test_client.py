@@ -413,3 +413,18 @@ def test_checkpoint_round_trip(url):
             imported.delete()
     finally:
         s.delete()
+
+
+def test_half_precision_download_is_the_rounded_parameters(url):
+    values = np.array([1.0, -2.5, 1.00390625, 0.1, 70000.0, 3.14159265], np.float32)
+    s = stepd.Session.create(url, optimizer={"type": "sgd", "lr": 0.0}, params={"w": values})
+    try:
+        full = s.params()["w"]
+        assert np.array_equal(full, values)
+        bf16 = s.params(dtype="bf16")["w"]
+        assert bf16.dtype == np.float32
+        assert np.array_equal(bf16, codec.bf16_bits_to_f32(codec.f32_to_bf16_bits(values)))
+        f16 = s.params(dtype="f16")["w"]
+        assert np.array_equal(f16, values.astype(np.float16).astype(np.float32))
+    finally:
+        s.delete()
