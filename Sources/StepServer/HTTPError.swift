@@ -22,6 +22,9 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var response: HTTPResponse { .problem(problem, headers: headers) }
 
+    /// Whether the answer ends the connection (`Connection: close`), as for broken framing.
+    public var closesConnection: Bool { headers["Connection"]?.lowercased() == "close" }
+
     /// 400: the body or a parameter cannot be parsed at all.
     public static func badRequest(_ detail: String, field: String? = nil) -> HTTPError {
         HTTPError(.badRequest, detail: detail, extra: fieldMember(field))

@@ -271,7 +271,8 @@ public final class HTTPServer: @unchecked Sendable {
             Self.tracked(connection)?.bodyReceived(uploadDataSize.pointee)
             exchange.receive(UnsafeRawBufferPointer(start: uploadData, count: uploadDataSize.pointee))
             uploadDataSize.pointee = 0
-            return .YES
+            // A refused body longer than the discard bound: close instead of reading on.
+            return exchange.discardExceeded ? .NO : .YES
         }
         Self.tracked(connection)?.answering()
         return queue(exchange.finish(), on: connection)

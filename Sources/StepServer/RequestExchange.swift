@@ -1,7 +1,10 @@
 /// One request's life from head to response, shared by the server and `Router.handle` so the
 /// two cannot drift apart. libmicrohttpd cannot queue a response while body bytes are still
-/// arriving (other than as an early reject in the first call), so a refusal that happens mid-
-/// body is remembered, the rest of the body is drained, and the refusal is sent at the end.
+/// arriving (other than as an early reject in the first call, after which it closes the
+/// connection, and a client still writing its body then sees a reset instead of the answer:
+/// Python's http.client and Node's fetch among them). So a refusal, whether decided from the head
+/// or mid-body, is remembered, up to `Router.maxDiscardBytes` of the rest of the body are read
+/// and dropped, and the refusal is sent at the end.
 final class RequestExchange {
     enum State {
         case idle
@@ -22,6 +25,8 @@ final class RequestExchange {
     /// The matched pattern, for metrics; nil when nothing matched.
     private(set) var pattern: RoutePattern?
     private(set) var received = 0
+    /// Body bytes taken before a refusal (the rest is discarded).
+    private var acceptedBytes = 0
     private(set) var response: HTTPResponse?
 
     init(router: Router, head: HTTPRequestHead) {
@@ -63,8 +68,29 @@ final class RequestExchange {
                 }
             }
         } catch {
-            return complete(response(for: error))
+            let r = response(for: error)
+            if expectsBody, lingers(error) {
+                state = .draining(r)
+                return nil
+            }
+            return complete(r)
         }
+    }
+
+    /// Whether a refusal decided from the head waits for the body before it is sent: not for
+    /// broken framing (the body's extent is unknown), not for a client that waits for
+    /// `100 Continue` before sending, and not for a body declared longer than the discard bound.
+    private func lingers(_ error: any Error) -> Bool {
+        if let e = error as? HTTPError, e.closesConnection { return false }
+        if let expect = head.headers["Expect"], expect.lowercased().contains("100-continue") { return false }
+        return (head.contentLength ?? 0) <= router.maxDiscardBytes
+    }
+
+    /// Whether the body being dropped after a refusal has passed the discard bound: then the
+    /// connection is closed without an answer rather than read any further.
+    var discardExceeded: Bool {
+        if case .draining = state { return received - acceptedBytes > router.maxDiscardBytes }
+        return false
     }
 
     /// libmicrohttpd refuses most broken framing itself, but takes the first of several
@@ -106,6 +132,7 @@ final class RequestExchange {
         guard case .reading(let h) = state else { return }
         if received > router.maxBodyBytes {
             h.abandon()
+            acceptedBytes = received - chunk.count
             state = .draining(HTTPError.contentTooLarge(limit: router.maxBodyBytes).response)
             return
         }
@@ -113,6 +140,7 @@ final class RequestExchange {
             try h.consume(chunk)
         } catch {
             h.abandon()
+            acceptedBytes = received
             state = .draining(response(for: error))
         }
     }

@@ -13,6 +13,12 @@ public struct Router: Sendable {
     /// The largest request body accepted, in bytes. A larger `Content-Length` is refused
     /// before the body is read; a chunked body is cut off (and drained) once it passes this.
     public var maxBodyBytes: Int
+    /// How much of a refused request's body is read and dropped so that the client, still
+    /// sending, reads the answer instead of a connection reset (nginx's lingering close): a
+    /// refusal decided from the head waits for a body of at most this many bytes. Longer bodies,
+    /// and clients that sent `Expect: 100-continue` (they wait for the answer before sending), get
+    /// the answer at once and the connection closes; the ConnectionDeadlines bound the time.
+    public var maxDiscardBytes = 64 << 20
     /// Where request counts go; nil in tests that do not care.
     public var metrics: Metrics?
     /// Called for errors that are not HTTP errors (they become a bare 500), so they reach a log.

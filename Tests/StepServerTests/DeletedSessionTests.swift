@@ -127,11 +127,15 @@ import Testing
 
         let body = [Float](repeating: 0.5, count: n).littleEndianBytes
         // One after another, each left half-sent: the session's own buffer and two extra fit.
+        // The ones past the limit ask `Expect: 100-continue`, so the refusal comes at the head
+        // without their bodies; the last one sends its whole body without asking, and gets the
+        // refusal after it (the server reads and drops a refused body rather than reset it).
         var open: [TestHTTPClient.Connection] = []
-        for k in 0..<6 {
+        for k in 0..<7 {
             let c = try TestHTTPClient.Connection(host: "127.0.0.1", port: live.server.port!, timeoutSeconds: 10)
-            let head = "POST /v1/sessions/big/steps HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
-            c.send(Array(head.utf8) + body[..<1024])
+            let expect = (3..<6).contains(k) ? "Expect: 100-continue\r\n" : ""
+            let head = "POST /v1/sessions/big/steps HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n\(expect)Content-Length: \(body.count)\r\n\r\n"
+            c.send(Array(head.utf8) + (k < 3 ? Array(body[..<1024]) : k == 6 ? body : []))
             usleep(50_000)
             if k < 3 {
                 open.append(c)
