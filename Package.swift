@@ -60,6 +60,7 @@ let package = Package(
             "StepFuzzDriver", "StepServer", "StepStore", "StepCore", "StepJSON", "StepKernels",
         ], path: "Fuzz/Harnesses"),
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
+        .testTarget(name: "StepJSONTests", dependencies: ["StepJSON"]),
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepJSON"]),
         .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
         .testTarget(name: "StepServerTests", dependencies: ["StepServer", "StepStore", "StepCore", "StepKernels", "StepJSON", "StepConformance"]),

@@ -7,10 +7,33 @@ import CJansson
 public final class JSONDocument {
     private let rootNode: UnsafeMutablePointer<json_t>
     private let byteCount: Int
+    /// The long number arrays, parsed before jansson saw the document (see `NumberArrays`).
+    private let arrays: NumberArrays?
 
     /// Parses with jansson, rejecting duplicate keys, which would otherwise let
     /// `{"lr": 0.1, "lr": 10}` mean whatever the parser happened to keep.
-    public init(parsing bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) {
+    /// - Parameter extractingNumberArrays: false parses everything with jansson (what the
+    ///   fast path is tested against).
+    public init(parsing bytes: UnsafeRawBufferPointer, extractingNumberArrays: Bool = true) throws(JSONSyntaxError) {
+        let scanned = extractingNumberArrays ? NumberArrays(scanning: bytes) : nil
+        guard let scanned, !scanned.arrays.isEmpty else {
+            arrays = nil
+            rootNode = try Self.load(bytes)
+            byteCount = bytes.count
+            return
+        }
+        do {
+            rootNode = try scanned.text.withUnsafeBytes { text in Result { () throws(JSONSyntaxError) in try Self.load(text) } }.get()
+            arrays = scanned
+        } catch {
+            // Positions in the error must be the client's: the original text fails the same way.
+            rootNode = try Self.load(bytes)
+            arrays = nil
+        }
+        byteCount = bytes.count
+    }
+
+    private static func load(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> UnsafeMutablePointer<json_t> {
         var error = json_error_t()
         let flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL
         guard let base = bytes.baseAddress ?? (bytes.count == 0 ? UnsafeRawPointer(bitPattern: 1) : nil),
@@ -22,8 +45,7 @@ public final class JSONDocument {
             throw JSONSyntaxError(message: text.isEmpty ? "empty body" : text, line: Int(error.line),
                                   column: Int(error.column), position: Int(error.position))
         }
-        rootNode = root
-        byteCount = bytes.count
+        return root
     }
 
     public convenience init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
@@ -34,6 +56,7 @@ public final class JSONDocument {
     private init(adopting other: JSONDocument) {
         rootNode = stepd_json_incref(other.rootNode)
         byteCount = other.byteCount
+        arrays = other.arrays
     }
 
     deinit {
@@ -45,17 +68,27 @@ public final class JSONDocument {
 
     /// The root node; valid while the document is alive (use it inside `withExtendedLifetime`
     /// or while holding the document).
-    public var root: JSONNode { JSONNode(node: rootNode) }
+    public var root: JSONNode { JSONNode(node: rootNode, arrays: arrays) }
 }
 
 /// A borrowed node of a `JSONDocument`.
 public struct JSONNode {
     let node: UnsafeMutablePointer<json_t>
+    let arrays: NumberArrays?
 
     private var type: json_type { json_type(rawValue: UInt32(stepd_json_typeof(node))) }
 
+    /// The pre-parsed array this node's marker string stands for, if it is one.
+    private var extracted: [Double]? {
+        guard let arrays, type == JSON_STRING else { return nil }
+        let len = json_string_length(node)
+        return json_string_value(node)!.withMemoryRebound(to: UInt8.self, capacity: len) {
+            arrays.index(ofMarker: UnsafeBufferPointer(start: $0, count: len)).map { arrays.arrays[$0] }
+        }
+    }
+
     public var isObject: Bool { type == JSON_OBJECT }
-    public var isArray: Bool { type == JSON_ARRAY }
+    public var isArray: Bool { type == JSON_ARRAY || extracted != nil }
 
     /// An object's members in document order (jansson keeps insertion order); empty otherwise.
     public var members: [(key: String, node: JSONNode)] {
@@ -64,16 +97,20 @@ public struct JSONNode {
         out.reserveCapacity(json_object_size(node))
         var iter = json_object_iter(node)
         while let it = iter {
-            if let child = json_object_iter_value(it) { out.append((String(cString: json_object_iter_key(it)), JSONNode(node: child))) }
+            if let child = json_object_iter_value(it) { out.append((String(cString: json_object_iter_key(it)), JSONNode(node: child, arrays: arrays))) }
             iter = json_object_iter_next(node, it)
         }
         return out
     }
 
     /// An array's length; 0 otherwise.
-    public var count: Int { isArray ? json_array_size(node) : 0 }
+    public var count: Int {
+        if type == JSON_ARRAY { return json_array_size(node) }
+        return extracted?.count ?? 0
+    }
 
-    public subscript(index: Int) -> JSONNode { JSONNode(node: json_array_get(node, index)) }
+    /// An element of a jansson array (an extracted array is read with `readFloats` or `value`).
+    public subscript(index: Int) -> JSONNode { JSONNode(node: json_array_get(node, index), arrays: arrays) }
 
     /// This subtree as a Swift value: for the small parts of a document.
     public var value: JSONValue {
@@ -84,9 +121,10 @@ public struct JSONNode {
             let n = json_array_size(node)
             var out: [JSONValue] = []
             out.reserveCapacity(n)
-            for i in 0..<n { out.append(JSONNode(node: json_array_get(node, i)).value) }
+            for i in 0..<n { out.append(JSONNode(node: json_array_get(node, i), arrays: arrays).value) }
             return .array(out)
         case JSON_STRING:
+            if let numbers = extracted { return .array(numbers.map { .number($0) }) }
             let len = json_string_length(node)
             let p = json_string_value(node)!
             return .string(p.withMemoryRebound(to: UInt8.self, capacity: len) {
@@ -115,6 +153,10 @@ public struct JSONNode {
     /// parser made, as every other path does). Returns the index of the first element that is
     /// not a number, or nil when all were written. The caller checks `count` first.
     public func readFloats(into destination: UnsafeMutableBufferPointer<Float>) -> Int? {
+        if let numbers = extracted {
+            for i in 0..<min(numbers.count, destination.count) { destination[i] = Float(numbers[i]) }
+            return nil
+        }
         let n = min(count, destination.count)
         for i in 0..<n {
             let child = json_array_get(node, i)!
@@ -123,7 +165,7 @@ public struct JSONNode {
             case JSON_REAL: d = json_real_value(child)
             case JSON_INTEGER: d = Double(json_integer_value(child))
             default:
-                guard let x = JSONNode(node: child).number else { return i }
+                guard let x = JSONNode(node: child, arrays: arrays).number else { return i }
                 d = x
             }
             destination[i] = Float(d)

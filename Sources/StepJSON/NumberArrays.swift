@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The long arrays of plain numbers in a JSON text (a gradient, a parameter tensor), parsed
+/// before jansson sees the document, which gets a short marker string in
+/// their place. jansson builds one heap node per number and parses each through a
+/// locale-swapping `strtod`: for a 1K-parameter JSON step that was three quarters of the
+/// server's CPU. jansson still parses the whole structure and everything else in it.
+///
+/// Nothing changes for a client: an array is taken only when every element is a valid JSON
+/// number that jansson would accept (an integer literal of at most 18 digits, a real that does
+/// not overflow), converted with the same correctly rounded `strtod` jansson uses and then
+/// rounded to float32 as every body path does; anything else (strings such as "nan", nested
+/// arrays, a number jansson refuses) leaves the array to jansson and its error messages. The
+/// marker carries a per-document random tag, so a client cannot forge one.
+final class NumberArrays {
+    /// Arrays shorter than this stay with jansson: their marker would be longer than they are.
+    static let minimumCount = 16
+
+    private(set) var arrays: [[Double]] = []
+    /// `\0` followed by 16 hex digits of a random tag and `:`; the marker is this plus the index.
+    let prefix: [UInt8]
+    /// The document text with each taken array replaced by its marker string.
+    private(set) var text: [UInt8] = []
+
+    init(scanning bytes: UnsafeRawBufferPointer) {
+        let tag = UInt64.random(in: .min ... .max)
+        prefix = Array("\\u0000".utf8) + Array(String(tag, radix: 16).utf8) + [UInt8(ascii: ":")]
+        // `strtod` follows the C locale's decimal point; jansson swaps in "." itself. A process
+        // whose locale writes decimals another way leaves every array to jansson.
+        if let point = localeconv()?.pointee.decimal_point, point.pointee == CChar(UInt8(ascii: ".")) { scan(bytes) }
+    }
+
+    /// The index an extracted array's marker string (as jansson decoded it) names, or nil.
+    func index(ofMarker s: UnsafeBufferPointer<UInt8>) -> Int? {
+        // Decoded, the marker is NUL, the tag's hex digits, ':' and the decimal index.
+        let tagLength = prefix.count - 6  // "\u0000" is six bytes of text, one decoded
+        guard s.count > tagLength + 1, s[0] == 0 else { return nil }
+        for i in 0..<tagLength where s[1 + i] != prefix[6 + i] { return nil }
+        var k = 0
+        for c in s[(1 + tagLength)...] {
+            guard c >= 0x30 && c <= 0x39 else { return nil }
+            k = k * 10 + Int(c - 0x30)
+            if k >= arrays.count { return nil }
+        }
+        return k
+    }
+
+    private func scan(_ bytes: UnsafeRawBufferPointer) {
+        let b = bytes.bindMemory(to: UInt8.self)
+        let n = b.count
+        var out: [UInt8] = []
+        var copiedUpTo = 0
+        var i = 0
+        while i < n {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                // Skip the string, escapes included; an unterminated one is jansson's to report.
+                i += 1
+                while i < n, b[i] != UInt8(ascii: "\"") { i += b[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                i += 1
+                continue
+            }
+            if c == UInt8(ascii: "["), let (end, values) = numbers(b, from: i) {
+                if out.isEmpty { out.reserveCapacity(min(n, 4096)) }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: b[copiedUpTo..<i]))
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: prefix)
+                out.append(contentsOf: String(arrays.count).utf8)
+                out.append(UInt8(ascii: "\""))
+                arrays.append(values)
+                copiedUpTo = end
+                i = end
+                continue
+            }
+            i += 1
+        }
+        if !arrays.isEmpty { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[copiedUpTo..<n])) }
+        text = out
+    }
+
+    @inline(__always) private static func isSpace(_ c: UInt8) -> Bool {
+        c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09
+    }
+
+    @inline(__always) private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+
+    /// The array starting at `start` (a `[`) if it is at least `minimumCount` numbers jansson
+    /// would accept, with the index just past its `]`.
+    private func numbers(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> (Int, [Double])? {
+        let n = b.count
+        var i = start + 1
+        var values: [Double] = []
+        while i < n, Self.isSpace(b[i]) { i += 1 }
+        if i < n, b[i] == UInt8(ascii: "]") { return nil }
+        while true {
+            guard let (end, value) = number(b, from: i) else { return nil }
+            values.append(value)
+            i = end
+            while i < n, Self.isSpace(b[i]) { i += 1 }
+            guard i < n else { return nil }
+            if b[i] == UInt8(ascii: "]") { break }
+            guard b[i] == UInt8(ascii: ",") else { return nil }
+            i += 1
+            while i < n, Self.isSpace(b[i]) { i += 1 }
+            if values.count == 1 { values.reserveCapacity(1024) }
+        }
+        return values.count >= Self.minimumCount ? (i + 1, values) : nil
+    }
+
+    /// One JSON number (RFC 8259 grammar) at `start`, converted as jansson would, or nil.
+    private func number(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> (Int, Double)? {
+        let n = b.count
+        var i = start
+        if i < n, b[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < n, Self.isDigit(b[i]) else { return nil }
+        let firstDigit = i
+        if b[i] == UInt8(ascii: "0") { i += 1 } else { while i < n, Self.isDigit(b[i]) { i += 1 } }
+        var integer = true
+        if i < n, b[i] == UInt8(ascii: ".") {
+            integer = false
+            i += 1
+            guard i < n, Self.isDigit(b[i]) else { return nil }
+            while i < n, Self.isDigit(b[i]) { i += 1 }
+        }
+        if i < n, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            integer = false
+            i += 1
+            if i < n, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < n, Self.isDigit(b[i]) else { return nil }
+            while i < n, Self.isDigit(b[i]) { i += 1 }
+        }
+        // The character after a number must end it; `]`/`,`/space are checked by the caller,
+        // and anything else (a letter: "1x") fails there too.
+        if integer, i - firstDigit > 18 { return nil }  // jansson: json_int_t range, refused beyond
+        guard i < n else { return nil }  // strtod needs a terminator inside the buffer
+        // strtod stops at the first character that cannot continue the number, which the
+        // grammar check above puts exactly at `i`: the array's `,`, `]` or whitespace.
+        let value = b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { strtod($0 + start, nil) }
+        guard value.isFinite else { return nil }  // jansson refuses "real number overflow"
+        // jansson reads an integer literal as an integer: "-0" is 0, not -0.
+        return (i, integer && value == 0 ? 0 : value)
+    }
+}
