@@ -117,33 +117,71 @@ final class NumberArrays {
     private func number(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> (Int, Double)? {
         let n = b.count
         var i = start
-        if i < n, b[i] == UInt8(ascii: "-") { i += 1 }
+        let negative = i < n && b[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
         guard i < n, Self.isDigit(b[i]) else { return nil }
+        // The significant digits (up to 19) as an integer, and the power of ten they are scaled
+        // by: enough for the exact fast path below.
+        var mantissa: UInt64 = 0
+        var digits = 0, exponent = 0
+        var exact = true
+        @inline(__always) func take(_ c: UInt8) {
+            if mantissa == 0 && c == 0x30 { return }  // leading zeros carry no digits
+            if digits < 19 { mantissa = mantissa * 10 + UInt64(c - 0x30); digits += 1 } else { exact = false }
+        }
         let firstDigit = i
-        if b[i] == UInt8(ascii: "0") { i += 1 } else { while i < n, Self.isDigit(b[i]) { i += 1 } }
+        if b[i] == UInt8(ascii: "0") {
+            i += 1
+        } else {
+            while i < n, Self.isDigit(b[i]) {
+                if digits >= 19 { exponent += 1 }
+                take(b[i])
+                i += 1
+            }
+        }
         var integer = true
         if i < n, b[i] == UInt8(ascii: ".") {
             integer = false
             i += 1
             guard i < n, Self.isDigit(b[i]) else { return nil }
-            while i < n, Self.isDigit(b[i]) { i += 1 }
+            while i < n, Self.isDigit(b[i]) {
+                if digits < 19 { exponent -= 1 }
+                take(b[i])
+                i += 1
+            }
         }
         if i < n, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
             integer = false
             i += 1
-            if i < n, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            var expNegative = false
+            if i < n, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { expNegative = b[i] == UInt8(ascii: "-"); i += 1 }
             guard i < n, Self.isDigit(b[i]) else { return nil }
-            while i < n, Self.isDigit(b[i]) { i += 1 }
+            var e = 0
+            while i < n, Self.isDigit(b[i]) {
+                if e < 100_000 { e = e * 10 + Int(b[i] - 0x30) }
+                i += 1
+            }
+            exponent += expNegative ? -e : e
         }
         // The character after a number must end it; `]`/`,`/space are checked by the caller,
         // and anything else (a letter: "1x") fails there too.
         if integer, i - firstDigit > 18 { return nil }  // jansson: json_int_t range, refused beyond
         guard i < n else { return nil }  // strtod needs a terminator inside the buffer
-        // strtod stops at the first character that cannot continue the number, which the
-        // grammar check above puts exactly at `i`: the array's `,`, `]` or whitespace.
-        let value = b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { strtod($0 + start, nil) }
+        var value: Double
+        if exact, mantissa <= 1 << 53, (-22...22).contains(exponent) {
+            // Clinger's fast path: both operands exact, so the one rounding is the correct one.
+            value = exponent < 0 ? Double(mantissa) / Self.powersOfTen[-exponent] : Double(mantissa) * Self.powersOfTen[exponent]
+            if negative { value = -value }
+        } else {
+            // strtod stops at the first character that cannot continue the number, which the
+            // grammar check above puts exactly at `i`: the array's `,`, `]` or whitespace.
+            value = b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { strtod($0 + start, nil) }
+        }
         guard value.isFinite else { return nil }  // jansson refuses "real number overflow"
         // jansson reads an integer literal as an integer: "-0" is 0, not -0.
         return (i, integer && value == 0 ? 0 : value)
     }
+
+    /// 10^0 ... 10^22, each exact in a double.
+    private static let powersOfTen: [Double] = (0...22).map { k in (0..<k).reduce(1.0) { r, _ in r * 10 } }
 }

@@ -37,6 +37,9 @@ import Testing
         "1.00000005960464477539062", "1.0000000596046448", "0.10000000149011612", "-1.5E+3", "2.5e-310",
         "123456789012345678", "-999999999999999999", "16777217", "0.333333333333333314829616256247390992939472198486328125",
         "1E2", "1e+2", "4.9406564584124654e-324", "1.7976931348623157e308",
+        // The exact fast path's edges: 2^53 and one past it, 19 and 20 digits, 10^22 and 10^23.
+        "9007199254740992", "9007199254740993.0", "1234567890123456789e-5", "12345678901234567890e-5", "1e22", "1e23",
+        "0.000000000000000000000001", "123.456e-20", "0.00300", "-0.0000", "1.5e-22", "7.0e22", "0e5", "-0e-5",
     ]
 
     @Test("every spelling converts to the float jansson's path gives, bit for bit")
@@ -57,7 +60,18 @@ import Testing
         var rng = SeededGenerator(seed: UInt64(seed))
         let numbers = (0..<(16 + seed * 37)).map { _ -> String in
             let x = Double(Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng))) * (Bool.random(using: &rng) ? -1 : 1)
-            return Bool.random(using: &rng) ? "\(x)" : String(format: "%.9g", x)
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0: return "\(x)"
+            case 1: return String(format: "%.9g", x)
+            default:
+                // Random digits (1 to 21 of them) around a decimal point, with an exponent.
+                let digits = String((0..<Int.random(in: 1...21, using: &rng)).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })
+                let point = Int.random(in: 0...digits.count, using: &rng)
+                var text = digits.prefix(point).isEmpty ? "0" : String(digits.prefix(point))
+                if text.count > 1, text.hasPrefix("0") { text = "1" + text.dropFirst() }
+                if point < digits.count { text += "." + digits.dropFirst(point) }
+                return text + "e\(Int.random(in: -30...30, using: &rng))"
+            }
         }
         let text = Self.body(numbers)
         let a = try #require(Self.floats(try Self.parse(text, extracting: true), ["grads", "w"]))
