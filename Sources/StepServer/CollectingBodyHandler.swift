@@ -64,7 +64,9 @@ extension RouteAction {
     }
 
     /// Like `jsonBody`, but hands over the parser's tree, for bodies whose bulk is read in place.
-    public static func jsonDocument(_ head: HTTPRequestHead, limit: Int? = nil,
+    /// `float32Arrays`: a tensor body, whose long number arrays are parsed straight to float32
+    /// (see `JSONDocument`).
+    public static func jsonDocument(_ head: HTTPRequestHead, limit: Int? = nil, float32Arrays: Bool = false,
                                     _ complete: @escaping (JSONDocument) throws -> HTTPResponse) throws -> RouteAction {
         let type = head.mediaType
         guard type == "application/json" || (type?.hasSuffix("+json") ?? false) else {
@@ -76,7 +78,7 @@ extension RouteAction {
         }
         return .readBody(CollectingBodyHandler(limit: limit, hint: hint, expectedLength: head.contentLength) { bytes in
             guard !bytes.isEmpty else { throw HTTPError.badRequest("the request body is empty; a JSON document was expected") }
-            let document = try JSONDocument(parsing: bytes)
+            let document = try JSONDocument(parsing: bytes, float32Arrays: float32Arrays)
             return try withExtendedLifetime(document) { try complete(document) }
         })
     }

@@ -40,7 +40,7 @@ extension StepService {
                       done: @escaping (GradientUpload, inout UploadFields) throws -> HTTPResponse) throws -> RouteAction {
         switch head.mediaType {
         case TensorMediaType.json?:
-            return try .jsonDocument(head, limit: maxJSONBodyBytes) { document in
+            return try .jsonDocument(head, limit: maxJSONBodyBytes, float32Arrays: true) { document in
                 let root = document.root
                 guard root.isObject else {
                     throw HTTPError.unprocessable(detail: "expected a JSON object with \"\(key)\", got \(root.value.typeName)")

@@ -100,13 +100,24 @@ struct HTTPBench: ParsableCommand {
         _ = try create.encoded.withUnsafeBytes {
             try LoopbackSocket.http(port: port, "POST", "/v1/sessions", headers: ["Content-Type": "application/json"], body: $0, sink: sink)
         }
-        let stepBody: JSONValue = ["grads": ["w": .array((0..<k).map { .number(Double($0 % 7) * 0.001) })]]
-        let lua = dir.appendingPathComponent("step.lua")
+        // Gradients as a Python client sends float32 values: each a float32 widened to a double,
+        // written in its shortest round-trip form (up to 17 digits: the slow case of decimal
+        // parsing), and the same values as raw float32 for the binary step.
+        let grads = (0..<k).map { Float(sin(Double($0) * 0.37) * 0.01) }
+        let stepBody: JSONValue = ["grads": ["w": .array(grads.map { .number(Double($0)) })]]
+        let jsonLua = dir.appendingPathComponent("step-json.lua"), binaryLua = dir.appendingPathComponent("step-binary.lua")
         try """
         wrk.method = "POST"
         wrk.headers["Content-Type"] = "application/json"
         wrk.body = '\(stepBody.text)'
-        """.write(to: lua, atomically: true, encoding: .utf8)
+        """.write(to: jsonLua, atomically: true, encoding: .utf8)
+        // Lua strings take any byte as a decimal escape.
+        let rawBody = grads.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }.map { "\\\($0)" }.joined()
+        try """
+        wrk.method = "POST"
+        wrk.headers["Content-Type"] = "application/octet-stream"
+        wrk.body = "\(rawBody)"
+        """.write(to: binaryLua, atomically: true, encoding: .utf8)
 
         func load(_ url: String, script: String? = nil) throws -> Double {
             var args = ["-t", "2", "-c", String(connections), "-d", "\(wrkSeconds)s", "--latency"]
@@ -119,19 +130,25 @@ struct HTTPBench: ParsableCommand {
             if out.contains("Non-2xx") { throw ValidationError("wrk saw errors against \(url):\n\(out)") }
             return v
         }
-        // Alternate the two servers so a noisy neighbour hits both alike; report medians.
-        var refs: [Double] = [], healths: [Double] = []
+        // Alternate so a noisy neighbour hits every contender alike; report medians, and the
+        // JSON/binary ratio per round.
+        var refs: [Double] = [], healths: [Double] = [], jsonSteps: [Double] = [], binarySteps: [Double] = []
+        let stepURL = "http://127.0.0.1:\(port)/v1/sessions/small/steps"
         for _ in 0..<max(1, rounds) {
             refs.append(try load("http://127.0.0.1:\(refPort)/"))
             healths.append(try load("http://127.0.0.1:\(port)/healthz"))
+            jsonSteps.append(try load(stepURL, script: jsonLua.path))
+            binarySteps.append(try load(stepURL, script: binaryLua.path))
         }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let ref = median(refs), health = median(healths)
-        let steps = try load("http://127.0.0.1:\(port)/v1/sessions/small/steps", script: lua.path)
+        let ratio = median(zip(jsonSteps, binarySteps).map { $0 / $1 })
         print(String(format: "wrk, %d connections, %ds each, 2 wrk threads, same machine, median of %d alternating rounds:", connections, wrkSeconds, max(1, rounds)))
         print(String(format: "  minimal libmicrohttpd C server (fixed reply): %9.0f req/s", ref))
         print(String(format: "  stepd GET /healthz:                           %9.0f req/s  (%.0f%% of the C server; target >= 80%%)", health, 100 * health / ref))
-        print(String(format: "  stepd POST 1K-param JSON AdamW step:          %9.0f req/s", steps))
+        print(String(format: "  stepd POST 1K-param JSON AdamW step:          %9.0f req/s  (target >= 10000)", median(jsonSteps)))
+        print(String(format: "  stepd POST 1K-param binary AdamW step:        %9.0f req/s", median(binarySteps)))
+        print(String(format: "  JSON / binary, per round:                     %9.2f      (target >= 0.33)", ratio))
     }
 }
 
