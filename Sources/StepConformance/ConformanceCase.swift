@@ -120,8 +120,14 @@ public struct ConformanceCase: Sendable {
         return out
     }
 
-    /// Every `*.json` case in the given files and directories, sorted by file name.
+    /// Every `*.json` case in the given files and directories (not their subdirectories), in
+    /// the order given, each directory's sorted by file name.
     public static func load(paths: [String]) throws -> [ConformanceCase] {
+        try files(paths: paths).map { try ConformanceCase(contentsOf: $0) }
+    }
+
+    /// The case files `load(paths:)` reads.
+    public static func files(paths: [String]) throws -> [URL] {
         var files: [URL] = []
         for p in paths {
             var isDir: ObjCBool = false
@@ -135,6 +141,6 @@ public struct ConformanceCase: Sendable {
                 files.append(URL(fileURLWithPath: p))
             }
         }
-        return try files.map { try ConformanceCase(contentsOf: $0) }
+        return files
     }
 }

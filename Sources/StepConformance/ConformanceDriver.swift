@@ -2,6 +2,8 @@
 /// client makes. The session engine, the HTTP API (JSON or binary) all implement it, so every
 /// case runs unchanged at every layer.
 public protocol ConformanceDriver {
+    /// The layer under test as a result line names it (`library`, `router/json`, `socket/binary`).
+    var layer: String { get }
     /// Creates the session from the case's `session` object.
     mutating func create(session: ConformanceCase) throws
     /// Posts one step's gradients.

@@ -1,14 +1,17 @@
 /// Replays a case through a driver and compares every recorded expectation.
 public struct ConformanceResult: Sendable {
     public var name: String
+    /// The driver's layer (`library`, `router/json`, ...).
+    public var layer: String
     public var failures: [String]
     public var checks: Int
     /// Set when the case was not run because this build cannot run it yet (and why).
     public var notYet: String?
     public var passed: Bool { failures.isEmpty }
+    /// One line naming the case, the layer and the outcome.
     public var line: String {
-        if let notYet { return "NOT YET \(name): \(notYet)" }
-        return passed ? "PASS \(name) (\(checks) checks)" : "FAIL \(name): \(failures.count) of \(checks) checks failed; first: \(failures[0])"
+        if let notYet { return "NOT YET \(name) [\(layer)]: \(notYet)" }
+        return passed ? "PASS \(name) [\(layer)] (\(checks) checks)" : "FAIL \(name) [\(layer)]: \(failures.count) of \(checks) checks failed; first: \(failures[0])"
     }
 }
 
@@ -17,13 +20,18 @@ public enum ConformanceRunner {
     public static let scalarRtol = 1e-4
 
     public static func run<D: ConformanceDriver>(_ c: ConformanceCase, driver: inout D) -> ConformanceResult {
-        var result = ConformanceResult(name: c.name, failures: [], checks: 0)
+        var result = ConformanceResult(name: c.name, layer: driver.layer, failures: [], checks: 0)
         if let why = c.notYetSupported {
             result.notYet = why
             return result
         }
         do {
             try driver.create(session: c)
+        } catch {
+            result.failures.append("error: create: \(error)")
+            return result
+        }
+        do {
             if let loop = c.closedLoop {
                 try runClosedLoop(c, loop, &driver, &result)
             } else {
@@ -42,9 +50,14 @@ public enum ConformanceRunner {
                     }
                 }
             }
-            try driver.finish()
         } catch {
             result.failures.append("error: \(error)")
+        }
+        // Also after a failure, so that a server replaying many cases does not keep the session.
+        do {
+            try driver.finish()
+        } catch {
+            result.failures.append("error: finish: \(error)")
         }
         return result
     }

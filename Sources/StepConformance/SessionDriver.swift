@@ -8,6 +8,8 @@ public struct SessionDriver: ConformanceDriver {
 
     public init(threads: Int = 1) { parallel = Parallel(threads: threads, minimumPerThread: 16) }
 
+    public var layer: String { "library" }
+
     public mutating func create(session c: ConformanceCase) throws {
         let (config, inits) = try SessionConfig.parse(c.session)
         session = Session(id: c.name, config: config, inits: inits, parallel: parallel)

@@ -3,6 +3,7 @@ import Foundation
 import StepCore
 import StepJSON
 import StepKernels
+import StepHTTPClient
 import StepServer
 
 /// `stepd bench http`: the HTTP path measured against bounds taken in the same run.
@@ -40,22 +41,22 @@ struct HTTPBench: ParsableCommand {
         let sink = UnsafeMutableRawBufferPointer.allocate(byteCount: n * 4 + (1 << 16), alignment: 64)
         defer { sink.deallocate() }
         _ = try create.encoded.withUnsafeBytes {
-            try LoopbackSocket.http(port: port, "POST", "/v1/sessions", headers: ["Content-Type": "application/json"], body: $0, sink: sink)
+            try LoopbackSocket.http(port: port, "POST", "/v1/sessions", headers: [("Content-Type", "application/json")], body: $0, sink: sink)
         }
         let grads = [Float](repeating: 0.001, count: n)
         let session = try service.registry.get("big")
         let roundTrip = try grads.withUnsafeBytes { g in
             try timed(seconds) {
                 let post = try LoopbackSocket.http(port: port, "POST", "/v1/sessions/big/steps",
-                                                    headers: ["Content-Type": "application/octet-stream"], body: g, sink: sink)
+                                                    headers: [("Content-Type", "application/octet-stream")], body: g, sink: sink)
                 let get = try LoopbackSocket.http(port: port, "GET", "/v1/sessions/big/params",
-                                                   headers: ["Accept": "application/octet-stream"], sink: sink)
+                                                   headers: [("Accept", "application/octet-stream")], sink: sink)
                 guard post.status == 200, get.status == 200, get.length == n * 4 else {
                     throw ValidationError("round trip failed: POST \(post.status), GET \(get.status) with \(get.length) bytes")
                 }
             }
         }
-        let echo = try LoopbackSocket.EchoServer(upload: n * 4, download: n * 4)
+        let echo = try EchoServer(upload: n * 4, download: n * 4)
         let transport = try grads.withUnsafeBytes { g in try timed(seconds) { try echo.roundTrip(g, sink: sink) } }
         let kernel = try grads.withUnsafeBytes { g in
             try timed(seconds) {
@@ -98,7 +99,7 @@ struct HTTPBench: ParsableCommand {
         let sink = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { sink.deallocate() }
         _ = try create.encoded.withUnsafeBytes {
-            try LoopbackSocket.http(port: port, "POST", "/v1/sessions", headers: ["Content-Type": "application/json"], body: $0, sink: sink)
+            try LoopbackSocket.http(port: port, "POST", "/v1/sessions", headers: [("Content-Type", "application/json")], body: $0, sink: sink)
         }
         // Gradients as a Python client sends float32 values: each a float32 widened to a double,
         // written in its shortest round-trip form (up to 17 digits: the slow case of decimal

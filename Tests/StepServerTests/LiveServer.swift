@@ -28,15 +28,10 @@ final class LiveServer {
     }
 }
 
-/// The repository root, from this file's path, for reading `../shared/conformance`.
+/// The repository root, from this file's path (for the built `stepd`).
 enum Paths {
     static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-    static var conformance: URL { packageRoot.deletingLastPathComponent().appendingPathComponent("shared/conformance") }
-
-    static var conformanceFiles: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: conformance.path)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
     }
 }
 

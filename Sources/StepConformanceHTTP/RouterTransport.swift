@@ -1,0 +1,20 @@
+import StepHTTPClient
+import StepServer
+
+/// Requests handed straight to the StepServer application's `Router`, in-process: routing,
+/// authentication, body decoding and encoding exactly as the server runs them, with no network
+/// (the `router` layer).
+public struct RouterTransport: ConformanceTransport {
+    public let router: Router
+
+    public init(router: Router) { self.router = router }
+
+    public var name: String { "router" }
+
+    public func request(_ method: String, _ target: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPClientResponse {
+        var h = HTTPHeaders(headers)
+        if let body { h.set("Content-Length", String(body.count)) }
+        let r = router.handle(HTTPRequestHead(method: HTTPMethod(method), target: target, headers: h), body: body ?? [])
+        return HTTPClientResponse(status: r.status.code, headers: r.headers.fields, body: try r.collectBody())
+    }
+}
