@@ -44,18 +44,28 @@ let package = Package(
         // benchmark's and the socket conformance layer's.
         .target(name: "StepHTTPClient"),
         .target(name: "StepStore", dependencies: ["StepCore", "StepJSON"]),
+        // HTTP over libmicrohttpd with no domain types: heads, bodies, responses, the router,
+        // problem+json, limits, TLS, metrics text. The application builds on it.
+        .target(name: "StepHTTP", dependencies: [
+            "StepJSON", "CMicroHTTPD",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // In-process requests (Router.handle, heads from target strings, whole answers): for
+        // tests, fuzzing and `stepd conformance`'s in-process layer, never the server.
+        .target(name: "StepHTTPTesting", dependencies: ["StepHTTP", "StepJSON"]),
+        // The application: sessions, steps, params, checkpoints, snapshots, tenants.
         .target(name: "StepServer", dependencies: [
-            "StepCore", "StepStore", "StepJSON", "CMicroHTTPD",
+            "StepHTTP", "StepCore", "StepStore", "StepJSON",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Conformance replayed through the HTTP API: in-process through the router, and over a
         // socket to a real server, in JSON and binary bodies.
         .target(name: "StepConformanceHTTP", dependencies: [
-            "StepConformance", "StepServer", "StepHTTPClient", "StepJSON", "StepKernels",
+            "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels",
         ]),
         .executableTarget(name: "stepd", dependencies: [
-            "StepServer", "StepStore", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
+            "StepServer", "StepHTTP", "StepStore", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -65,7 +75,7 @@ let package = Package(
         // libFuzzer's LLVMFuzzerRunDriver, which SwiftPM's `--defsym main=...` linking needs.
         .target(name: "StepFuzzDriver", path: "Fuzz/Driver"),
         .executableTarget(name: "stepd-fuzz", dependencies: [
-            "StepFuzzDriver", "StepServer", "StepStore", "StepCore", "StepJSON", "StepKernels",
+            "StepFuzzDriver", "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepCore", "StepJSON", "StepKernels",
         ], path: "Fuzz/Harnesses"),
         // Test-only: the conformance cases' location and what every layer's tests check about
         // them besides passing (which cases may be "not yet", and that their reason is real).
@@ -76,8 +86,8 @@ let package = Package(
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON"]),
         .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
         .testTarget(name: "StepServerTests", dependencies: [
-            "StepServer", "StepStore", "StepCore", "StepKernels", "StepJSON", "StepConformance", "StepConformanceHTTP",
-            "StepConformanceTesting",
+            "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepCore", "StepKernels", "StepJSON", "StepConformance",
+            "StepConformanceHTTP", "StepConformanceTesting",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,5 @@
+import StepHTTP
+import StepHTTPTesting
 import StepCore
 import StepJSON
 import StepServer

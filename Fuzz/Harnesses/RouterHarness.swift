@@ -1,3 +1,5 @@
+import StepHTTP
+import StepHTTPTesting
 import StepServer
 
 /// A whole request written as text, the way it looks on the wire, so seeds are readable:

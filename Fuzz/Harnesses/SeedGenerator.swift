@@ -1,3 +1,5 @@
+import StepHTTP
+import StepHTTPTesting
 import Foundation
 import StepCore
 import StepJSON

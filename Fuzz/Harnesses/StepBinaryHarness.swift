@@ -1,3 +1,5 @@
+import StepHTTP
+import StepHTTPTesting
 import StepServer
 
 /// A raw gradient upload (`application/octet-stream`) to `POST /v1/sessions/s/steps`, with the

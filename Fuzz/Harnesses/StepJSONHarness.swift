@@ -1,3 +1,5 @@
+import StepHTTP
+import StepHTTPTesting
 import StepServer
 
 /// The input as the JSON body of `POST /v1/sessions/s/steps`, through the in-process router:

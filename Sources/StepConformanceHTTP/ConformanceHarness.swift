@@ -1,3 +1,5 @@
+import StepHTTP
+import StepHTTPTesting
 import StepConformance
 import StepKernels
 import StepServer

@@ -1,3 +1,5 @@
+import StepHTTP
+
 /// Resolves a request's bearer key to a `Principal`, or refuses it, before routing, so a
 /// client without a valid key learns nothing about which paths exist.
 ///
@@ -10,7 +12,7 @@
 ///
 /// The keys file's table is replaced whole by `reload()` (SIGHUP) behind one lock; a file that
 /// does not validate leaves the table in force untouched.
-public final class Authenticator: Sendable {
+public final class Authenticator: RequestAuthenticator {
     public static let protectedPrefix = "/v1"
 
     /// The file `reload()` reads, or nil when keys come only from `STEPD_TOKEN`.

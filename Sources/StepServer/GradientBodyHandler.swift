@@ -1,3 +1,4 @@
+import StepHTTP
 import StepCore
 
 /// Streams a raw gradient body (`application/octet-stream`) straight into the session's

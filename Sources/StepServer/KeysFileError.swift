@@ -1,3 +1,5 @@
+import StepHTTP
+
 /// Why a keys file was refused, naming the file and the field (`keys[2].role`). At start-up
 /// it stops the server; on SIGHUP it is logged and the keys already loaded stay in force.
 public struct KeysFileError: Error, Sendable, Equatable, CustomStringConvertible {

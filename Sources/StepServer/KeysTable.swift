@@ -1,3 +1,4 @@
+import StepHTTP
 import Crypto
 import Foundation
 import StepCore

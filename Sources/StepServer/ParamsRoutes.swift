@@ -1,3 +1,4 @@
+import StepHTTP
 import StepCore
 import StepJSON
 import StepStore

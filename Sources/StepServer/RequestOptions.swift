@@ -1,3 +1,4 @@
+import StepHTTP
 import StepCore
 
 /// Per-request knobs read from the head: query parameters and the retry-safety headers.

@@ -1,3 +1,4 @@
+import StepHTTP
 import StepCore
 
 /// What the HTTP layer tells durability about. StepServer calls these after a change has been

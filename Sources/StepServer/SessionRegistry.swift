@@ -1,3 +1,4 @@
+import StepHTTP
 import Foundation
 import StepCore
 

@@ -1,3 +1,5 @@
+import StepHTTP
+
 /// A tenant's share of the server, from its keys' `max_sessions` and `max_param_bytes`,
 /// checked by the registry at create and replace time, before anything is allocated, on top
 /// of the server-wide `--max-sessions` and `--max-param-bytes`. Nil means no tenant limit.

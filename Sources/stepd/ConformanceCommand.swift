@@ -1,3 +1,4 @@
+import StepHTTP
 import ArgumentParser
 import Foundation
 import Logging

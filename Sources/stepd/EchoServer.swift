@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import StepHTTP
 import Glibc
 #endif
 import Foundation

@@ -1,3 +1,5 @@
+@testable import StepHTTP
+import StepHTTPTesting
 import StepCore
 import StepJSON
 import StepKernels

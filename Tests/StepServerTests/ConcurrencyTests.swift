@@ -1,3 +1,5 @@
+@testable import StepHTTP
+import StepHTTPTesting
 import Foundation
 import StepCore
 import StepJSON

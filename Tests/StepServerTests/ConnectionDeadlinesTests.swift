@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Testing
+@testable import StepHTTP
 @testable import StepServer
 
 /// The deadline rules and the sweep without a server: when a connection is late, and that the

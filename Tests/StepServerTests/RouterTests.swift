@@ -1,3 +1,5 @@
+@testable import StepHTTP
+import StepHTTPTesting
 import StepJSON
 import Testing
 @testable import StepServer

@@ -1,3 +1,5 @@
+@testable import StepHTTP
+import StepHTTPTesting
 import Foundation
 
 /// The real `stepd` binary in a child process, for tests that must kill it: crash recovery

@@ -1,4 +1,6 @@
 #if canImport(Glibc)
+@testable import StepHTTP
+import StepHTTPTesting
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

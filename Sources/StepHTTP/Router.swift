@@ -26,7 +26,7 @@ public struct Router: Sendable {
     /// Resolves `HTTPRequestHead.principal` before routing, or refuses the request (401/403).
     /// It runs before the 404/405 decision so that a client without a valid key learns nothing
     /// about which paths exist. Nil: no authentication, and every principal stays nil.
-    public var authenticator: Authenticator?
+    public var authenticator: (any RequestAuthenticator)?
 
     private(set) var routes: [Route] = []
     /// Routes without parameters by exact path: the common small requests (`/healthz`,
@@ -85,26 +85,5 @@ public struct Router: Sendable {
         for (route, _) in fitting where !allowed.contains(route.method) { allowed.append(route.method) }
         if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
         return .methodNotAllowed(pattern: fitting[0].route.pattern, allowed: allowed)
-    }
-
-    // MARK: in-process use
-
-    /// Runs a request through exactly the path the server uses, feeding `body` chunk by
-    /// chunk. A head without `Content-Length` is treated as chunked when chunks are given.
-    public func handle(_ head: HTTPRequestHead, body chunks: [[UInt8]] = []) -> HTTPResponse {
-        let exchange = RequestExchange(router: self, head: head)
-        let expectsBody = head.hasBody || chunks.contains { !$0.isEmpty }
-        if let early = exchange.start(expectsBody: expectsBody) { return early }
-        for chunk in chunks where !chunk.isEmpty {
-            chunk.withUnsafeBytes { exchange.receive($0) }
-        }
-        return exchange.finish()
-    }
-
-    /// `handle` with one body split into `chunkSize` pieces.
-    public func handle(_ head: HTTPRequestHead, body: [UInt8], chunkSize: Int = 16 * 1024) -> HTTPResponse {
-        let size = max(1, chunkSize)
-        let chunks = stride(from: 0, to: body.count, by: size).map { Array(body[$0..<min($0 + size, body.count)]) }
-        return handle(head, body: chunks)
     }
 }

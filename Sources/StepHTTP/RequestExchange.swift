@@ -5,7 +5,7 @@
 /// Python's http.client and Node's fetch among them). So a refusal, whether decided from the head
 /// or mid-body, is remembered, up to `Router.maxDiscardBytes` of the rest of the body are read
 /// and dropped, and the refusal is sent at the end.
-final class RequestExchange {
+package final class RequestExchange {
     enum State {
         case idle
         case reading(any RequestBodyHandler)
@@ -29,14 +29,14 @@ final class RequestExchange {
     private var acceptedBytes = 0
     private(set) var response: HTTPResponse?
 
-    init(router: Router, head: HTTPRequestHead) {
+    package init(router: Router, head: HTTPRequestHead) {
         self.router = router
         self.head = head
     }
 
     /// Decides from the head. Returns the response when it can be sent now, or nil when the
     /// body must be read first (then `receive` each chunk and `finish`).
-    func start(expectsBody: Bool) -> HTTPResponse? {
+    package func start(expectsBody: Bool) -> HTTPResponse? {
         do {
             try checkFraming()
             head.principal = try router.authenticator?.principal(for: head)
@@ -127,7 +127,7 @@ final class RequestExchange {
         }
     }
 
-    func receive(_ chunk: UnsafeRawBufferPointer) {
+    package func receive(_ chunk: UnsafeRawBufferPointer) {
         received += chunk.count
         guard case .reading(let h) = state else { return }
         if received > router.maxBodyBytes {
@@ -145,7 +145,7 @@ final class RequestExchange {
         }
     }
 
-    func finish() -> HTTPResponse {
+    package func finish() -> HTTPResponse {
         switch state {
         case .reading(let h):
             do { return complete(try h.finish()) } catch { return complete(response(for: error)) }

@@ -19,13 +19,6 @@ public struct HTTPRequestHead: Sendable {
         self.headers = headers
     }
 
-    /// Builds a head from a raw request target (`/v1/x?a=1`), decoding it the way the server
-    /// does, so in-process tests exercise the same routing as requests off the socket.
-    public init(method: HTTPMethod, target: String, headers: HTTPHeaders = [:]) {
-        let parsed = RequestTarget.parse(target)
-        self.init(method: method, path: parsed.path, queryItems: parsed.query, headers: headers)
-    }
-
     /// The first value of a query parameter, or nil when absent.
     public func query(_ name: String) -> String? {
         queryItems.first(where: { $0.name == name })?.value
@@ -55,7 +48,7 @@ public struct HTTPRequestHead: Sendable {
 }
 
 extension Substring {
-    func trimmingSpaces() -> String {
+    package func trimmingSpaces() -> String {
         var s = self[...]
         while let c = s.first, c == " " || c == "\t" { s = s.dropFirst() }
         while let c = s.last, c == " " || c == "\t" { s = s.dropLast() }

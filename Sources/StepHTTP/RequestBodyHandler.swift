@@ -16,22 +16,3 @@ public protocol RequestBodyHandler: AnyObject {
 extension RequestBodyHandler {
     public func abandon() {}
 }
-
-/// A body handler from closures, for handlers whose state fits in a capture.
-public final class ClosureBodyHandler: RequestBodyHandler {
-    private let onChunk: (UnsafeRawBufferPointer) throws -> Void
-    private let onFinish: () throws -> HTTPResponse
-    private let onAbandon: () -> Void
-
-    public init(consume: @escaping (UnsafeRawBufferPointer) throws -> Void,
-                finish: @escaping () throws -> HTTPResponse,
-                abandon: @escaping () -> Void = {}) {
-        onChunk = consume
-        onFinish = finish
-        onAbandon = abandon
-    }
-
-    public func consume(_ chunk: UnsafeRawBufferPointer) throws { try onChunk(chunk) }
-    public func finish() throws -> HTTPResponse { try onFinish() }
-    public func abandon() { onAbandon() }
-}

@@ -1,5 +1,14 @@
-import StepCore
 import StepJSON
+
+/// A server-wide memory allowance that collected request bodies draw from as they arrive (the
+/// application's own accounting of sessions and buffers), so many large uploads at once are
+/// refused with 503 instead of exhausting memory.
+public protocol BodyMemoryBudget: AnyObject, Sendable {
+    func reserve(_ bytes: Int) -> Bool
+    func release(_ bytes: Int)
+    /// How the limit is set and how much of it is taken, for the 503's detail.
+    var state: String { get }
+}
 
 /// Collects a whole body into one array and hands it over at the end: JSON documents, and
 /// safetensors files, which are read by offset. `limit` lets a route accept less than the
@@ -10,11 +19,11 @@ public final class CollectingBodyHandler: RequestBodyHandler {
     private var bytes: [UInt8] = []
     private let limit: Int?
     private let hint: String?
-    private let budget: ByteBudget?
+    private let budget: (any BodyMemoryBudget)?
     private var reserved = 0
     private let complete: ([UInt8]) throws -> HTTPResponse
 
-    public init(limit: Int? = nil, hint: String? = nil, budget: ByteBudget? = nil, expectedLength: Int? = nil,
+    public init(limit: Int? = nil, hint: String? = nil, budget: (any BodyMemoryBudget)? = nil, expectedLength: Int? = nil,
                 complete: @escaping ([UInt8]) throws -> HTTPResponse) {
         self.limit = limit
         self.hint = hint
@@ -33,7 +42,7 @@ public final class CollectingBodyHandler: RequestBodyHandler {
             // Reserved in steps of at least 1 MiB, so a large body takes the lock rarely.
             let step = max(bytes.count + chunk.count - reserved, 1 << 20)
             guard budget.reserve(step) else {
-                throw HTTPError.serviceUnavailable("this request body would take the server past its memory limit (--max-param-bytes, \(budget.limit) bytes), which sessions and requests in flight hold (\(budget.inUse) bytes); retry when they finish", retryAfterSeconds: 1)
+                throw HTTPError.serviceUnavailable("this request body would take the server past its memory limit (\(budget.state)); retry when the requests in flight finish", retryAfterSeconds: 1)
             }
             reserved += step
         }
@@ -51,7 +60,7 @@ public final class CollectingBodyHandler: RequestBodyHandler {
 
 extension RouteAction {
     /// Reads the whole body, then answers from it.
-    public static func collectBody(limit: Int? = nil, budget: ByteBudget? = nil,
+    public static func collectBody(limit: Int? = nil, budget: (any BodyMemoryBudget)? = nil,
                                    _ complete: @escaping ([UInt8]) throws -> HTTPResponse) -> RouteAction {
         .readBody(CollectingBodyHandler(limit: limit, budget: budget, complete: complete))
     }

@@ -52,17 +52,6 @@ public struct HTTPResponse: Sendable {
     public static func empty(_ status: HTTPStatus = .noContent, headers: HTTPHeaders = [:]) -> HTTPResponse {
         HTTPResponse(status: status, headers: headers, body: .bytes([]))
     }
-
-    /// The whole body as bytes, running a stream to its end: for tests and small bodies.
-    public func collectBody() throws -> [UInt8] {
-        switch body {
-        case .bytes(let b): return b
-        case .stream(let s): return try s.collect()
-        }
-    }
-
-    /// The body parsed as JSON, for tests.
-    public func jsonBody() throws -> JSONValue { try JSONParser.parse(try collectBody()) }
 }
 
 public enum HTTPResponseBody: Sendable {
