@@ -1,13 +1,23 @@
 import StepKernels
 import Testing
 
-/// What every update kernel must do, checked for every variant of every optimizer: the formula,
-/// thread and split invariance, non-finite and denormal behaviour, gradient-scale folding. The
-/// per-optimizer files hold the variants and what is particular to each rule. Every check runs
-/// on every compiled copy of the kernels this CPU can run (`InstructionSet`).
+/// What every update kernel must do, checked for every variant of every optimizer: the formula
+/// (to the reference's bits where the variant is `bitExact`), thread and split invariance,
+/// non-finite and denormal behaviour, gradient-scale folding. The per-optimizer files hold the
+/// variants and what is particular to each rule. Every check runs on every compiled copy of the
+/// kernels this CPU can run (`InstructionSet`).
+///
+/// Every check applies to every rule. Two hold in a particular way for some: gradient-scale
+/// folding holds trivially for Rprop and Lion, which ignore the gradient's magnitude (their files
+/// check that stronger property), and at a non-finite gradient those two rules must do what torch
+/// does, which leaves the parameter finite (`KernelChecks.nonFiniteStaysLocal`,
+/// `KernelVariant.signOnly`; the kernels' NaN case is a known issue there).
 @Suite struct KernelContractTests {
     static let rules = AdamWKernelTests.variants + SGDKernelTests.variants
         + RMSPropKernelTests.variants + AdagradKernelTests.variants
+        + AdadeltaKernelTests.variants + AdamaxKernelTests.variants + NAdamKernelTests.variants
+        + RAdamKernelTests.variants + ASGDKernelTests.variants + RpropKernelTests.variants
+        + LionKernelTests.variants + ScheduleFreeAdamWKernelTests.variants
     static let variants = KernelVariant.onEveryInstructionSet(rules)
 
     @Test("matches torch's formula over three steps", arguments: variants, KernelLengths.small)
@@ -45,6 +55,11 @@ import Testing
         KernelChecks.gradScaleEqualsScaledGradients(v)
     }
 
+    /// Only as strong as the AVX2 module's own copy of each loop: in a debug build AVX2Kernels
+    /// calls StepLanes' unoptimised (portable) code for every rule, and in a release build a rule
+    /// whose loop the optimiser did not inline there also runs StepLanes' portable copy (`nm` on
+    /// StepKernelsAVX2's object lists such a rule's `stream` as undefined). Then this compares a
+    /// copy with itself and passes whatever the AVX2 code would do.
     @Test("the AVX2 copy gives the portable copy's bits, statistics included",
           .enabled(if: InstructionSet.runnable.contains(.avx2), "this CPU does not run x86-64-v3 code"),
           arguments: rules, [1, 7, 9, 1023, KernelLengths.large])

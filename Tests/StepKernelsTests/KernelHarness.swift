@@ -93,6 +93,11 @@ enum FloatComparison {
         return nil
     }
 
+    /// The same number: equal bits, or both NaN (whatever their payload and sign).
+    static func sameValue(_ a: Float, _ b: Float) -> Bool {
+        a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)
+    }
+
     /// The first index whose bit patterns differ (so NaN equals NaN and -0 differs from +0).
     static func firstBitDifference(_ a: [Float], _ b: [Float]) -> String? {
         guard a.count == b.count else { return "length \(a.count) vs \(b.count)" }

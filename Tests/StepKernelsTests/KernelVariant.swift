@@ -17,6 +17,13 @@ struct KernelVariant: Sendable, CustomTestStringConvertible {
     let initialState: Float
     let kernel: Kernel
     let reference: Reference
+    /// The kernel performs the reference's float32 operations in the reference's order, fused
+    /// where ATen fuses them, so it must give the reference's bits, not just agree within
+    /// tolerance (`KernelChecks.matchesReference`).
+    var bitExact = false
+    /// Only the gradient's sign reaches the parameter (Rprop, Lion): an infinite gradient moves it
+    /// by a finite step, as in torch (`KernelChecks.nonFiniteStaysLocal`).
+    var signOnly = false
     var isa = InstructionSet.portable
 
     var testDescription: String { name }
@@ -56,7 +63,7 @@ extension KernelVariant {
         }, reference: { step, p, g, s, scale in
             ScalarReference.sgd(step: step, lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay,
                                 nesterov: nesterov, p: &p, grad: g, state: &s, gradScale: scale)
-        })
+        }, bitExact: true)
     }
 
     static func rmsprop(_ name: String, lr: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0,
@@ -81,6 +88,131 @@ extension KernelVariant {
                                     p: &p, grad: g, state: &s, gradScale: scale)
         })
     }
+}
+
+// The optimizers added with the descriptors. Each kernel gets its scalars as StepCore's descriptor
+// (Sources/StepCore/Optimizers) would derive them for the step; the reference gets the same
+// values. `fromStep` makes the harness's first step that step of the optimizer (with fresh
+// state), to reach branches that only later steps take.
+extension KernelVariant {
+    static func adadelta(_ name: String, lr: Double = 1.0, rho: Double = 0.9, eps: Double = 1e-6,
+                         weightDecay: Double = 0) -> KernelVariant {
+        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { _, p, g, s, scale, range, isa in
+            LaneRule.adadelta(Adadelta(lr: lr, rho: rho, eps: eps, weightDecay: weightDecay))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
+        }, reference: { _, p, g, s, scale in
+            ScalarReference.adadelta(lr: lr, rho: rho, eps: eps, weightDecay: weightDecay, p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true)
+    }
+
+    static func adamax(_ name: String, lr: Double = 2e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                       weightDecay: Double = 0) -> KernelVariant {
+        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+            LaneRule.adamax(Adamax(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, step: step))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
+        }, reference: { step, p, g, s, scale in
+            ScalarReference.adamax(step: step, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+                                   p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true)
+    }
+
+    static func nAdam(_ name: String, lr: Double = 2e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                      weightDecay: Double = 0, momentumDecay: Double = 4e-3, decoupled: Bool = false) -> KernelVariant {
+        let muProduct = StepTable { ScalarReference.nAdamMuProduct(beta1: beta1, momentumDecay: momentumDecay, step: $0) }
+        return KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+            let mu = ScalarReference.nAdamMomentum(beta1: beta1, momentumDecay: momentumDecay, step: step)
+            let muNext = ScalarReference.nAdamMomentum(beta1: beta1, momentumDecay: momentumDecay, step: step + 1)
+            return LaneRule.nAdam(NAdam(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
+                                        mu: mu, muNext: muNext, muProduct: Double(muProduct[step]), step: step))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
+        }, reference: { step, p, g, s, scale in
+            ScalarReference.nAdam(step: step, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+                                  decoupled: decoupled, momentumDecay: momentumDecay, muProduct: muProduct[step],
+                                  p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true)
+    }
+
+    /// Not `bitExact`: the kernel divides sqrt(1 - b2^t) by (sqrt(v) + eps) in one rounding where
+    /// torch (a Python float over a tensor) takes the reciprocal and multiplies, two roundings.
+    static func rAdam(_ name: String, lr: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                      weightDecay: Double = 0, decoupled: Bool = false, fromStep: Int = 1) -> KernelVariant {
+        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+            LaneRule.rAdam(RAdam(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
+                                 step: step + fromStep - 1))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
+        }, reference: { step, p, g, s, scale in
+            ScalarReference.rAdam(step: step + fromStep - 1, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+                                  decoupled: decoupled, p: &p, grad: g, state: &s, gradScale: scale)
+        })
+    }
+
+    static func asgd(_ name: String, lr: Double = 1e-2, lambd: Double = 1e-4, alpha: Double = 0.75, t0: Double = 1e6,
+                     weightDecay: Double = 0, fromStep: Int = 1) -> KernelVariant {
+        let scalars = StepTable { ScalarReference.asgdScalars(lr: lr, lambd: lambd, alpha: alpha, t0: t0, step: $0 + fromStep - 1) }
+        return KernelVariant(name: name, stateCount: 1, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+            let (eta, mu) = scalars[step]
+            return LaneRule.asgd(ASGD(eta: eta, mu: mu, lambd: lambd, weightDecay: weightDecay))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0]]), gradScale: scale, range: range, on: isa)
+        }, reference: { step, p, g, s, scale in
+            let (eta, mu) = scalars[step]
+            ScalarReference.asgd(eta: eta, mu: mu, lambd: lambd, weightDecay: weightDecay, p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true)
+    }
+
+    static func rprop(_ name: String, lr: Double = 1e-2, etaMinus: Double = 0.5, etaPlus: Double = 1.2,
+                      minStep: Double = 1e-6, maxStep: Double = 50) -> KernelVariant {
+        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+            LaneRule.rprop(Rprop(lr: lr, etaMinus: etaMinus, etaPlus: etaPlus, minStep: minStep, maxStep: maxStep, step: step))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
+        }, reference: { step, p, g, s, scale in
+            ScalarReference.rprop(step: step, lr: lr, etaMinus: etaMinus, etaPlus: etaPlus, minStep: minStep, maxStep: maxStep,
+                                  p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true, signOnly: true)
+    }
+
+    /// `weightDecay` as the kernel takes it: lion-pytorch's `decoupled_weight_decay` divides the
+    /// configured decay by the initial lr first (as LionOptimizer does before building the kernel).
+    static func lion(_ name: String, lr: Double = 1e-4, beta1: Double = 0.9, beta2: Double = 0.99,
+                     weightDecay: Double = 0) -> KernelVariant {
+        KernelVariant(name: name, stateCount: 1, initialState: 0, kernel: { _, p, g, s, scale, range, isa in
+            LaneRule.lion(Lion(lr: lr, beta1: beta1, beta2: beta2, weightDecay: weightDecay))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0]]), gradScale: scale, range: range, on: isa)
+        }, reference: { _, p, g, s, scale in
+            ScalarReference.lion(lr: lr, beta1: beta1, beta2: beta2, weightDecay: weightDecay, p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true, signOnly: true)
+    }
+
+    static func scheduleFreeAdamW(_ name: String, lr: Double = 0.0025, beta1: Double = 0.9, beta2: Double = 0.999,
+                                  eps: Double = 1e-8, weightDecay: Double = 0, warmupSteps: Int = 0, r: Double = 0,
+                                  weightLRPower: Double = 2, fromStep: Int = 1) -> KernelVariant {
+        let scalars = StepTable {
+            ScalarReference.scheduleFreeScalars(lr: lr, warmupSteps: warmupSteps, r: r, weightLRPower: weightLRPower, step: $0 + fromStep - 1)
+        }
+        return KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+            let sf = scalars[step]
+            return LaneRule.scheduleFreeAdamW(ScheduleFreeAdamW(lr: sf.lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+                                                                ckp1: sf.ckp1, step: step + fromStep - 1))
+                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
+        }, reference: { step, p, g, s, scale in
+            let sf = scalars[step]
+            ScalarReference.scheduleFreeAdamW(step: step + fromStep - 1, lr: sf.lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+                                              ckp1: sf.ckp1, p: &p, grad: g, state: &s, gradScale: scale)
+        }, bitExact: true)
+    }
+}
+
+/// Per-step scalars computed once for the first steps a harness runs, rather than once per element
+/// by a reference (the scalars of schedule-free and NAdam loop over every earlier step).
+struct StepTable<Value: Sendable>: Sendable {
+    private let first: [Value]
+    private let compute: @Sendable (Int) -> Value
+
+    init(_ compute: @escaping @Sendable (_ step: Int) -> Value) {
+        self.compute = compute
+        first = (1...8).map(compute)
+    }
+
+    subscript(step: Int) -> Value { step >= 1 && step <= first.count ? first[step - 1] : compute(step) }
 }
 
 /// The lengths every kernel runs at: empty, a single element, one short of / exactly / one past a
