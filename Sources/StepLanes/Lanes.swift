@@ -48,11 +48,10 @@ extension SIMD8 where Scalar == Float {
         stepd_fma8(SIMD8<Float>(repeating: a), b, c)
     }
 
-    /// torch's `sign`/`sgn` on real numbers: -1, 0 or 1, NaN stays NaN.
+    /// torch's `sign`/`sgn` on real CPU tensors: -1, 0 or 1, and 0 for NaN (pytorch#41245).
     @inlinable @inline(__always)
     package var sign: SIMD8<Float> {
         SIMD8<Float>(repeating: 0).replacing(with: 1, where: self .> 0).replacing(with: -1, where: self .< 0)
-            .replacing(with: self, where: self .!= self)
     }
 
     /// torch.maximum: NaN if either side is NaN.

@@ -11,7 +11,7 @@ import Darwin
 ///     m  = lerp(m, g, 1-b1)
 ///     v  = v*b2 + (1-b2)*g*g          (addcmul, fused)
 ///     u  = m / (1-b1^t) * lr                                   rho_t <= 5
-///     u  = m / (1-b1^t) * lr * (sqrt(1-b2^t) / (sqrt(v) + eps)) * rect   rho_t > 5
+///     u  = m / (1-b1^t) * lr * ((1 / (sqrt(v) + eps)) * sqrt(1-b2^t)) * rect   rho_t > 5
 ///     p  = p - u
 ///
 /// Slots: 0 exp_avg, 1 exp_avg_sq.
@@ -58,7 +58,8 @@ public struct RAdam: Sendable {
             let m = lerp.apply(Lanes.load(expAvg, i, n), g)
             let v = Lanes.fma(oneMinusBeta2 * g, g, Lanes.load(expAvgSq, i, n) * beta2)
             var u = m / biasCorrection1 * lr
-            if rectified { u = u * (biasCorrection2Sqrt / (v.sqrt + eps)) * rect }
+            // torch divides a Python float by a tensor as reciprocal, then multiply.
+            if rectified { u = u * ((1 / (v.sqrt + eps)) * biasCorrection2Sqrt) * rect }
             let p = old * decay - u
             m.store(expAvg, i, n)
             v.store(expAvgSq, i, n)

@@ -37,9 +37,8 @@ public struct Rprop: Sendable {
             let prev = firstStep ? Lanes() : Lanes.load(prevBuffer, i, n)
             var size = firstStep ? Lanes(repeating: initialStep) : Lanes.load(sizeBuffer, i, n)
             let product = g * prev
-            // sign(g*prev) mapped as torch does; a NaN product stays NaN.
-            let factor = product.replacing(with: etaPlus, where: product .> 0).replacing(with: etaMinus, where: product .< 0)
-                .replacing(with: 1, where: product .== 0)
+            // sign(g*prev) mapped as torch does: etaplus, etaminus, else 1 (a NaN product's sign is 0).
+            let factor = Lanes(repeating: 1).replacing(with: etaPlus, where: product .> 0).replacing(with: etaMinus, where: product .< 0)
             size = size * factor
             size = size.replacing(with: minStep, where: size .< minStep).replacing(with: maxStep, where: size .> maxStep)
             g = g.replacing(with: 0, where: factor .== etaMinus)

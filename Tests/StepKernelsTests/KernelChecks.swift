@@ -72,13 +72,7 @@ enum KernelChecks {
                     differs.append("state \(k) \(b.state[k][i]), torch \(want.state[k][i])")
                 }
                 let label = "\(v.name) n=\(n): [\(i)] after a \(grads[1][i]) gradient: \(differs)"
-                if grads[1][i].isNaN {
-                    withKnownIssue("Lanes.sign keeps NaN where torch.sign gives 0 (pytorch/pytorch#41245), so the kernel turns the parameter into NaN where torch leaves it finite") {
-                        #expect(differs.isEmpty, "\(label)", sourceLocation: sourceLocation)
-                    }
-                } else {
-                    #expect(differs.isEmpty, "\(label)", sourceLocation: sourceLocation)
-                }
+                #expect(differs.isEmpty, "\(label)", sourceLocation: sourceLocation)
             }
         } else {
             for i in poisoned.keys.sorted() {
