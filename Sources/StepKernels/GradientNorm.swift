@@ -32,6 +32,6 @@ public enum GradientNorm {
     }
 
     static func chunkSum(_ x: UnsafePointer<Float>, _ n: Int, on isa: InstructionSet) -> Double {
-        isa == .avx2 ? AVX2Kernels.squareSum(x, n) : SquareSum.of(x, n)
+        isa == .avx2 ? AVX2Kernels.squareSum(x, n) : SquareSum.of(x, n, PortableCopy.self)
     }
 }

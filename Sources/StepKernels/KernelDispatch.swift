@@ -10,7 +10,7 @@ extension LaneRule {
                        on isa: InstructionSet = .detected) -> UpdateStats {
         switch isa {
         case .avx2: AVX2Kernels.update(self, buffers, gradScale: gradScale, range: range)
-        case .portable: stream(buffers, gradScale: gradScale, range: range)
+        case .portable: stream(buffers, gradScale: gradScale, range: range, PortableCopy.self)
         }
     }
 }
@@ -21,7 +21,10 @@ extension MemoryTraffic {
                            expAvgSq: UnsafeMutablePointer<Float>, range: Range<Int>, on isa: InstructionSet = .detected) {
         switch isa {
         case .avx2: AVX2Kernels.memoryTraffic(grads, params, expAvg, expAvgSq, range)
-        case .portable: readFourWriteThree(grads, params, expAvg, expAvgSq, range)
+        case .portable: readFourWriteThree(grads, params, expAvg, expAvgSq, range, PortableCopy.self)
         }
     }
 }
+
+/// The portable copy of every loop (see `CompiledCopy`).
+package enum PortableCopy: CompiledCopy {}

@@ -7,15 +7,18 @@ import StepLanes
 /// themselves stay in portable code for that reason.
 package enum AVX2Kernels {
     package static func update(_ rule: LaneRule, _ buffers: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
-        rule.stream(buffers, gradScale: gradScale, range: range)
+        rule.stream(buffers, gradScale: gradScale, range: range, AVX2Copy.self)
     }
 
     package static func squareSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        SquareSum.of(x, n)
+        SquareSum.of(x, n, AVX2Copy.self)
     }
 
     package static func memoryTraffic(_ g: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>,
                                       _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
-        MemoryTraffic.readFourWriteThree(g, p, m, v, r)
+        MemoryTraffic.readFourWriteThree(g, p, m, v, r, AVX2Copy.self)
     }
 }
+
+/// This module's copy of every loop (see `CompiledCopy`).
+@usableFromInline package enum AVX2Copy: CompiledCopy {}

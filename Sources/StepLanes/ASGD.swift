@@ -24,7 +24,7 @@ public struct ASGD: Sendable {
     }
 
     @inlinable @inline(__always)
-    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         let ax = b.s0!
         var stats = StatsAccumulator()
         var i = range.lowerBound

@@ -23,7 +23,7 @@ public struct Adadelta: Sendable {
     }
 
     @inlinable @inline(__always)
-    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         let squareAvg = b.s0!, accDelta = b.s1!
         var stats = StatsAccumulator()
         var i = range.lowerBound

@@ -13,8 +13,8 @@ public struct Adagrad: Sendable {
 
     /// Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
-    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+                       sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound
         while i < range.upperBound {

@@ -71,25 +71,25 @@ public struct AdamW: Sendable {
     /// Updates `range` of the session's buffers in one pass. `maxExpAvgSq` is used only with amsgrad.
     /// Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
-    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
-                       maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
+                       maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         let vmaxBuffer = amsgrad ? maxExpAvgSq : nil
         // One copy of the loop per flag combination, so no flag is tested in the hot path.
         // Generic flags make the compiler emit one specialised loop per combination.
         switch (decoupled, vmaxBuffer) {
-        case (true, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOn.self, FlagOn.self)
-        case (false, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOff.self, FlagOn.self)
-        case (true, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOn.self, FlagOff.self)
-        case (false, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOff.self, FlagOff.self)
+        case (true, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOn.self, FlagOn.self, copy)
+        case (false, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOff.self, FlagOn.self, copy)
+        case (true, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOn.self, FlagOff.self, copy)
+        case (false, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOff.self, FlagOff.self, copy)
         }
     }
 
     @inlinable @inline(__always)
-    func run<Decoupled: KernelFlag, AMSGrad: KernelFlag>(
+    func run<Decoupled: KernelFlag, AMSGrad: KernelFlag, Copy: CompiledCopy>(
         _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
         _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
-        _ gradScale: Float, _ range: Range<Int>, _: Decoupled.Type, _: AMSGrad.Type
+        _ gradScale: Float, _ range: Range<Int>, _: Decoupled.Type, _: AMSGrad.Type, _: Copy.Type
     ) -> UpdateStats {
         let decoupled = Decoupled.isOn, amsgrad = AMSGrad.isOn
         var stats = StatsAccumulator()

@@ -30,7 +30,7 @@ public struct Adamax: Sendable {
     }
 
     @inlinable @inline(__always)
-    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         let expAvg = b.s0!, expInf = b.s1!
         var stats = StatsAccumulator()
         var i = range.lowerBound

@@ -19,20 +19,20 @@ public enum LaneRule: Sendable {
 
     /// Updates `range` of `b`. Reached through `update` (StepKernels), which picks the copy.
     @inlinable @inline(__always)
-    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         switch self {
-        case .adamW(let k): k.stream(params: b.params, grads: b.grads, expAvg: b.s0!, expAvgSq: b.s1!, maxExpAvgSq: b.s2, gradScale: gradScale, range: range)
-        case .sgd(let k): k.stream(params: b.params, grads: b.grads, momentumBuffer: b.s0, gradScale: gradScale, range: range)
-        case .rmsProp(let k): k.stream(params: b.params, grads: b.grads, squareAvg: b.s0!, gradAvg: b.s1, momentumBuffer: b.s2, gradScale: gradScale, range: range)
-        case .adagrad(let k): k.stream(params: b.params, grads: b.grads, sum: b.s0!, gradScale: gradScale, range: range)
-        case .adadelta(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .adamax(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .nAdam(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .rAdam(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .asgd(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .rprop(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .lion(let k): k.stream(b, gradScale: gradScale, range: range)
-        case .scheduleFreeAdamW(let k): k.stream(b, gradScale: gradScale, range: range)
+        case .adamW(let k): k.stream(params: b.params, grads: b.grads, expAvg: b.s0!, expAvgSq: b.s1!, maxExpAvgSq: b.s2, gradScale: gradScale, range: range, copy)
+        case .sgd(let k): k.stream(params: b.params, grads: b.grads, momentumBuffer: b.s0, gradScale: gradScale, range: range, copy)
+        case .rmsProp(let k): k.stream(params: b.params, grads: b.grads, squareAvg: b.s0!, gradAvg: b.s1, momentumBuffer: b.s2, gradScale: gradScale, range: range, copy)
+        case .adagrad(let k): k.stream(params: b.params, grads: b.grads, sum: b.s0!, gradScale: gradScale, range: range, copy)
+        case .adadelta(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .adamax(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .nAdam(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .rAdam(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .asgd(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .rprop(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .lion(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .scheduleFreeAdamW(let k): k.stream(b, gradScale: gradScale, range: range, copy)
         }
     }
 }

@@ -133,6 +133,15 @@ public struct UpdateStats: Sendable, Equatable {
     }
 }
 
+/// Which compiled copy a kernel's loop belongs to: each instruction-set module defines its own
+/// type and passes it to every loop, which is generic over it. The loops are then specialised
+/// and emitted inside that module, with its code generation flags and under a name of its own.
+/// Without it, a loop the optimizer declined to inline (a large switch of kernels is over its
+/// size budget even for `@inline(__always)`) was called in StepLanes' own, portable, copy from
+/// the AVX2 module; and a copy emitted into two modules under one symbol name would let the
+/// linker pick either for both.
+@usableFromInline package protocol CompiledCopy {}
+
 /// A compile-time switch for a kernel's loop: a generic parameter of this type makes the
 /// compiler emit one loop per setting, with the test folded away.
 @usableFromInline package protocol KernelFlag { static var isOn: Bool { get } }

@@ -2,10 +2,11 @@
 /// kernel benchmark's yardstick for memory bandwidth. It lives with the kernels so it is compiled
 /// the same ways: a yardstick built for narrower instructions than the kernel it measures
 /// understates the bandwidth (the portable copy reached 22 GB/s on one core where torch moved 28).
-package enum MemoryTraffic {
+@usableFromInline package enum MemoryTraffic {
     @inlinable @inline(__always)
-    package static func readFourWriteThree(_ g: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>,
-                                           _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    package static func readFourWriteThree<Copy: CompiledCopy>(_ g: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>,
+                                                               _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                                                               _ r: Range<Int>, _ copy: Copy.Type) {
         let G = UnsafeRawPointer(g), P = UnsafeMutableRawPointer(p), M = UnsafeMutableRawPointer(m), V = UnsafeMutableRawPointer(v)
         var i = r.lowerBound
         while i + 8 <= r.upperBound {

@@ -25,9 +25,9 @@ public struct RMSProp: Sendable {
 
     /// Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
-    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        squareAvg: UnsafeMutablePointer<Float>, gradAvg: UnsafeMutablePointer<Float>?,
-                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
+                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound
         while i < range.upperBound {

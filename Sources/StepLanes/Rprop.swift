@@ -26,7 +26,7 @@ public struct Rprop: Sendable {
     }
 
     @inlinable @inline(__always)
-    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         let prevBuffer = b.s0!, sizeBuffer = b.s1!
         var stats = StatsAccumulator()
         var i = range.lowerBound

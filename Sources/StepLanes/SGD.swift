@@ -23,8 +23,8 @@ public struct SGD: Sendable {
 
     /// Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
-    package func stream(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         var stats = StatsAccumulator()
         var i = range.lowerBound
         while i < range.upperBound {

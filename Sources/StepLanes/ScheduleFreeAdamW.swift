@@ -37,7 +37,7 @@ public struct ScheduleFreeAdamW: Sendable {
     }
 
     @inlinable @inline(__always)
-    package func stream(_ b: LaneBuffers, gradScale: Float, range: Range<Int>) -> UpdateStats {
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         let zBuffer = b.s0!, expAvgSq = b.s1!
         var stats = StatsAccumulator()
         var i = range.lowerBound

@@ -1,8 +1,8 @@
 /// The inner loop of the gradient norm: the float64 sum of squares of one chunk, in a fixed
 /// lane order so the result does not depend on the instruction set or on the thread count.
-package enum SquareSum {
+@usableFromInline package enum SquareSum {
     @inlinable @inline(__always)
-    package static func of(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    package static func of<Copy: CompiledCopy>(_ x: UnsafePointer<Float>, _ n: Int, _ copy: Copy.Type) -> Double {
         let raw = UnsafeRawPointer(x)
         var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
         var i = 0
