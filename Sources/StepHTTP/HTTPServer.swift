@@ -20,7 +20,9 @@ public final class HTTPServer: @unchecked Sendable {
         public var host: String = "127.0.0.1"
         /// 0 picks a free port; read it back from `port` after `start()`.
         public var port: Int = 0
-        public var threads: Int = HTTPServer.coreCount
+        /// Worker threads; the application passes its core count (`ProcessorCount.active` in
+        /// stepd), so the server and the kernels agree on one.
+        public var threads: Int = 2
         /// Idle time after which a connection is closed, also mid-request (a stalled upload).
         public var connectionTimeoutSeconds: Int = 60
         /// Per-connection memory for the request head and read buffer. It bounds header size
@@ -69,7 +71,6 @@ public final class HTTPServer: @unchecked Sendable {
     /// Whether this libmicrohttpd was built with TLS (Debian's is, with GnuTLS).
     public static var supportsTLS: Bool { MHD_is_feature_supported(.FEATURE_TLS) == .YES }
 
-    public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     public let router: Router
     public let configuration: Configuration

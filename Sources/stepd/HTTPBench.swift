@@ -87,7 +87,7 @@ struct HTTPBench: ParsableCommand {
         let refPort = 20000 + Int(getpid() % 20000)
         let reference = Process()
         reference.executableURL = URL(fileURLWithPath: binary)
-        reference.arguments = [String(refPort), String(HTTPServer.coreCount)]
+        reference.arguments = [String(refPort), String(ProcessorCount.active)]
         reference.standardOutput = Pipe()
         try reference.run()
         defer { reference.terminate(); reference.waitUntilExit() }
