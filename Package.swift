@@ -22,7 +22,6 @@ let kernelSettings: [SwiftSetting] = [
 /// Layers as in DESIGN.md; dependencies only point down.
 let package = Package(
     name: "stepd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "stepd", targets: ["stepd"]),
         .executable(name: "stepd-fuzz", targets: ["stepd-fuzz"]),
