@@ -97,12 +97,12 @@ extension OptimizerDescriptor {
     static func json(_ h: any OptimizerHyperparameters) -> JSONObject { hyper(h).json }
 
     /// State tensors some group needs, with their slots.
-    static func usedState(_ groups: [any OptimizerHyperparameters]) -> [(slot: Int, name: String)] {
+    public static func usedState(_ groups: [any OptimizerHyperparameters]) -> [(slot: Int, name: String)] {
         let hs = groups.map(hyper)
         return stateTensors.enumerated().compactMap { slot, t in hs.contains(where: t.isUsed) ? (slot, t.name) : nil }
     }
 
-    static func initialValue(of name: String, _ h: any OptimizerHyperparameters) -> Float {
+    public static func initialValue(of name: String, _ h: any OptimizerHyperparameters) -> Float {
         stateTensors.first { $0.name == name }.map { $0.initial(hyper(h)) } ?? 0
     }
 

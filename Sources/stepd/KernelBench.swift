@@ -1,16 +1,41 @@
 import StepHTTP
 import ArgumentParser
 import Foundation
+import StepCore
+import StepJSON
 import StepKernels
 
 extension InstructionSet: ExpressibleByArgument {}
 
-/// `stepd bench kernel`: AdamW steps next to a plain memory-traffic loop and, with
-/// `--torch-python`, torch's fused AdamW. The machines we run on drift by ±25% within minutes,
-/// so every contender is measured once per round, rounds alternate, and the ratios are taken
-/// within each round (then their median and range are printed).
+/// `stepd bench kernel`: optimizer steps next to a plain memory-traffic loop moving the same
+/// streams and, with `--torch-python`, torch's implementations of the same optimizer. The
+/// machines we run on drift by ±25% within minutes, so every contender is measured once per
+/// round, rounds alternate, and the ratios are taken within each round (then their median and
+/// range are printed).
 struct KernelBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kernel", abstract: "AdamW steps at 1M, 10M and 50M parameters on 1 and 2 threads.")
+    static let configuration = CommandConfiguration(
+        commandName: "kernel",
+        abstract: "Optimizer steps at 1M, 10M and 50M parameters on 1 and 2 threads, against a memory-traffic loop and torch.",
+        discussion: """
+            Each optimizer runs as a session configures it: the descriptor's defaults with \
+            weight_decay 0.01 where it has one (and momentum 0.9 for sgd), its state buffers at \
+            their initial values, the step counter and carried scalars advancing every step. \
+            With --torch-python, torch's (or the reference package's) implementation with the \
+            same arguments is measured on every path it has on CPU (foreach=False "forloop", \
+            foreach=True "foreach", fused=True "fused"), each once per round; vs torch is the \
+            median over rounds of torch's fastest path in that round over stepd.
+
+            Bytes per parameter are what an update must move: read the gradient, the parameter \
+            and each state tensor, write the parameter and each state tensor, 4 bytes each \
+            (28 for AdamW's two state tensors, 20 for SGD with momentum). GB/s is those bytes \
+            over the time per step, for stepd and torch alike (with --clip too, though the norm \
+            moves more). The baseline loop reads and writes exactly those streams and nothing \
+            else, so "of baseline" is the share of the memory bandwidth the update reaches.
+            """)
+
+    @Option(name: .customLong("optimizer"), parsing: .upToNextOption,
+            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all.")
+    var optimizers: [String] = ["adamw"]
 
     @Option(parsing: .upToNextOption, help: "Parameter counts.")
     var params: [Int] = [1_000_000, 10_000_000, 50_000_000]
@@ -21,7 +46,7 @@ struct KernelBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Compiled copies of the kernel to run: portable, avx2 (default: every one this CPU runs).")
     var isa: [InstructionSet] = InstructionSet.runnable
 
-    @Option(help: "Rounds per size and thread count; each round measures every contender once.")
+    @Option(help: "Rounds per optimizer, size and thread count; each round measures every contender once.")
     var rounds = 5
 
     @Option(help: "Seconds per measurement (after a warm-up step).")
@@ -33,63 +58,104 @@ struct KernelBench: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
-    @Option(help: "A Python with torch: also measure torch.optim.AdamW(fused=True) (bench/torch_adamw.py) in every round.")
+    @Option(help: "A Python with torch (and lion-pytorch, schedulefree for lion and schedule_free_adamw): also measure torch's implementation on each of its CPU paths (bench/torch_optim.py) in every round.")
     var torchPython: String?
+
+    /// `--optimizer` with `all` expanded, in the order given, each once.
+    var optimizerTypes: [String] {
+        var out: [String] = []
+        for name in optimizers.flatMap({ $0 == "all" ? Optimizers.types : [$0] }) where !out.contains(name) { out.append(name) }
+        return out
+    }
 
     func validate() throws {
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+        if let bad = optimizers.first(where: { $0 != "all" && Optimizers.named($0) == nil }) {
+            throw ValidationError("--optimizer \(bad): expected all or one of \(Optimizers.types.joined(separator: ", "))")
+        }
         guard let bad = isa.first(where: { !InstructionSet.runnable.contains($0) }) else { return }
         throw ValidationError("--isa \(bad): this CPU runs only \(InstructionSet.runnable.map(\.rawValue).joined(separator: ", "))")
     }
 
     func run() throws {
-        let torch = try torchPython.map { try TorchAdamW(python: $0, script: Self.repository.appendingPathComponent("bench/torch_adamw.py").path) }
+        let torch = try torchPython.map { try TorchOptim(python: $0, script: Self.repository.appendingPathComponent(TorchOptim.script).path) }
         defer { torch?.stop() }
         if !json {
-            print("kernel               params     threads  Gparam/s (range)        GB/s    baseline GB/s  of baseline     vs torch")
+            print("kernel".padding(toLength: BenchRow.nameWidth, withPad: " ", startingAt: 0)
+                  + "params     threads  Gparam/s (range)        B/param GB/s    baseline GB/s  of baseline     vs torch (fastest path)")
         }
-        for n in params {
-            let g = AlignedBuffer(count: n, filledWith: 0.01)
-            let p = AlignedBuffer(count: n, filledWith: 0.5)
-            let m = AlignedBuffer(count: n), v = AlignedBuffer(count: n)
-            for t in threads {
-                let parallel = Parallel(threads: t)
-                var step = 0
-                var baseline: [Double] = [], torchSeconds: [Double] = []
-                var kernelSeconds = [InstructionSet: [Double]]()
-                for _ in 0..<rounds {
-                    baseline.append(timed(seconds) {
+        for type in optimizerTypes {
+            let subject = try BenchSubject(Optimizers.named(type)!)
+            let paths = try torch?.paths(optimizer: type) ?? []
+            for n in params {
+                try measure(subject, n: n, torch: torch, paths: paths)
+            }
+        }
+    }
+
+    private func measure(_ subject: BenchSubject, n: Int, torch: TorchOptim?, paths: [String]) throws {
+        let g = AlignedBuffer(count: n, filledWith: 0.01)
+        let p = AlignedBuffer(count: n, filledWith: 0.5)
+        // Only the state a session would allocate, at its initial values; unused slots stay nil.
+        var state = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
+        for s in subject.state { state[s.slot] = AlignedBuffer(count: n, filledWith: s.initial) }
+        let used = state.compactMap { $0?.pointer }
+        let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: state.map { $0?.pointer })
+        // One session: its step counter and scalars carry across thread counts and instruction sets.
+        let nextRule = subject.stepper()
+        let bytes = subject.bytesPerParam
+        for t in threads {
+            let parallel = Parallel(threads: t)
+            var baseline: [Double] = []
+            var kernelSeconds = [InstructionSet: [Double]]()
+            var torchSeconds = [String: [Double]]()
+            for _ in 0..<rounds {
+                baseline.append(timed(seconds) {
+                    parallel.forEachRange(count: n) { r in
+                        StreamTraffic.run(grads: g.pointer, params: p.pointer, state: used, range: r)
+                    }
+                })
+                for set in isa {
+                    kernelSeconds[set, default: []].append(timed(seconds) {
+                        let rule = nextRule()
+                        var scale: Float = 1
+                        if clip {
+                            // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
+                            let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
+                            scale = Float(min(1, 1 / (norm + 1e-6)))
+                        }
                         parallel.forEachRange(count: n) { r in
-                            MemoryTraffic.run(grads: g.pointer, params: p.pointer, expAvg: m.pointer, expAvgSq: v.pointer, range: r)
+                            _ = rule.update(buffers, gradScale: scale, range: r, on: set)
                         }
                     })
-                    for set in isa {
-                        kernelSeconds[set, default: []].append(timed(seconds) {
-                            step += 1
-                            var scale: Float = 1
-                            if clip {
-                                // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
-                                let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
-                                scale = Float(min(1, 1 / (norm + 1e-6)))
-                            }
-                            let k = LaneRule.adamW(AdamW(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: step))
-                            let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: [m.pointer, v.pointer])
-                            parallel.forEachRange(count: n) { r in
-                                _ = k.update(buffers, gradScale: scale, range: r, on: set)
-                            }
-                        })
-                    }
-                    if let torch { torchSeconds.append(try torch.secondsPerStep(params: n, threads: t, seconds: seconds, clip: clip)) }
-                }
-                for set in isa {
-                    let row = BenchRow(name: "adamw\(clip ? "+clip" : "") \(set)", params: n, threads: t, seconds: kernelSeconds[set]!, baseline: baseline,
-                                       torch: torchSeconds.isEmpty ? nil : torchSeconds)
-                    print(json ? row.json(["optimizer": "\"adamw\"", "isa": "\"\(set)\"", "clip": "\(clip)"]) : row.text)
                 }
                 if let torch {
-                    let row = BenchRow(name: clip ? "torch clip+fused" : "torch fused", params: n, threads: t, seconds: torchSeconds, baseline: baseline, torch: nil)
-                    print(json ? row.json(["optimizer": "\"torch_adamw_fused\"", "clip": "\(clip)", "torch": "\"\(torch.version)\""]) : row.text)
+                    for path in paths {
+                        torchSeconds[path, default: []].append(try torch.secondsPerStep(
+                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip))
+                    }
                 }
+            }
+            // Per round, torch's fastest path.
+            let fastest: [String]? = paths.isEmpty ? nil : (0..<rounds).map { i in paths.min { torchSeconds[$0]![i] < torchSeconds[$1]![i] }! }
+            let torchBest = fastest.map { f in f.indices.map { torchSeconds[f[$0]]![$0] } }
+            let name = subject.type + (clip ? "+clip" : "")
+            let common: KeyValuePairs<String, String> = ["optimizer": "\"\(subject.type)\"", "clip": "\(clip)", "state_tensors": "\(subject.state.count)"]
+            for set in isa {
+                let row = BenchRow(name: "\(name) \(set)", params: n, threads: t, bytesPerParam: bytes, seconds: kernelSeconds[set]!,
+                                   baseline: baseline, torch: torchBest, torchFastest: fastest)
+                var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\"")]
+                for path in paths {
+                    extra.append(("vs_torch_\(path)", fmt(median(zip(torchSeconds[path]!, kernelSeconds[set]!).map { $0 / $1 }), 3)))
+                }
+                print(json ? row.json(common, extra) : row.text)
+            }
+            for path in paths {
+                let wins = fastest!.filter { $0 == path }.count
+                let row = BenchRow(name: "torch \(name) \(path)", params: n, threads: t, bytesPerParam: bytes, seconds: torchSeconds[path]!,
+                                   baseline: baseline, torch: nil, torchFastest: nil, note: "fastest in \(wins)/\(rounds)")
+                print(json ? row.json(common, [("implementation", "\"torch\""), ("path", "\"\(path)\""), ("torch", "\"\(torch!.version)\""),
+                                               ("fastest_rounds", "\(wins)")]) : row.text)
             }
         }
     }
@@ -100,31 +166,148 @@ struct KernelBench: ParsableCommand {
     }
 }
 
+/// One optimizer configured as the benchmark runs it, with its descriptor's types erased: the
+/// arguments torch gets, the state a session allocates, and a way to step it.
+struct BenchSubject {
+    let type: String
+    /// The hyperparameters as one line of JSON, by torch's argument names.
+    let config: String
+    /// Slots in the kernel's `LaneBuffers`, of which `state` are used.
+    let slotCount: Int
+    let state: [(slot: Int, name: String, initial: Float)]
+    /// A fresh session's steps: each call gives the next step's rule (step 1, 2, ...), carrying
+    /// the optimizer's scalars as Session does.
+    let stepper: () -> () -> LaneRule
+
+    /// Read grads and params, each state tensor; write params and each state tensor.
+    var bytesPerParam: Int { 4 * (3 + 2 * state.count) }
+
+    init<D: OptimizerDescriptor>(_ d: D.Type) throws {
+        var h = D.defaults
+        var overrides = JSONObject()
+        if h.json["weight_decay"] != nil { overrides["weight_decay"] = .number(0.01) }
+        if D.type == SGDOptimizer.type { overrides["momentum"] = .number(0.9) }
+        var reader = try JSONObjectReader(.object(overrides), path: "bench")
+        try h.read(&reader)
+        try reader.finish()
+        let fixed = h
+        type = D.type
+        config = JSONValue.object(h.json).text
+        slotCount = D.stateTensors.count
+        state = D.usedState([h]).map { ($0.slot, $0.name, D.initialValue(of: $0.name, fixed)) }
+        stepper = {
+            var step = 0
+            var scalars = D.scalars.map(\.initial)
+            return {
+                step += 1
+                return D.rule(fixed, lr: fixed.lr, step: step, scalars: &scalars)
+            }
+        }
+    }
+}
+
+/// The yardstick for memory bandwidth: the streams an update with `state.count` state tensors
+/// moves (read g, p and each state; write p and each state) with one add per element. Written
+/// out per state count so every pointer stays in a register. It is compiled with this module's
+/// flags, not as an AVX2 copy: for two state tensors it measured level with the AVX2
+/// `MemoryTraffic` loop (1M-50M parameters, 1 and 2 threads), so the width does not matter here.
+enum StreamTraffic {
+    static func run(grads g: UnsafePointer<Float>, params p: UnsafeMutablePointer<Float>, state s: [UnsafeMutablePointer<Float>],
+                    range r: Range<Int>) {
+        var i = r.lowerBound
+        switch s.count {
+        case 0:
+            while i + 8 <= r.upperBound {
+                let gv = load(g, i)
+                add(p, i, gv)
+                i += 8
+            }
+        case 1:
+            let a = s[0]
+            while i + 8 <= r.upperBound {
+                let gv = load(g, i)
+                add(p, i, gv); add(a, i, gv)
+                i += 8
+            }
+        case 2:
+            let a = s[0], b = s[1]
+            while i + 8 <= r.upperBound {
+                let gv = load(g, i)
+                add(p, i, gv); add(a, i, gv); add(b, i, gv)
+                i += 8
+            }
+        case 3:
+            let a = s[0], b = s[1], c = s[2]
+            while i + 8 <= r.upperBound {
+                let gv = load(g, i)
+                add(p, i, gv); add(a, i, gv); add(b, i, gv); add(c, i, gv)
+                i += 8
+            }
+        default:
+            let a = s[0], b = s[1], c = s[2], d = s[3]
+            while i + 8 <= r.upperBound {
+                let gv = load(g, i)
+                add(p, i, gv); add(a, i, gv); add(b, i, gv); add(c, i, gv); add(d, i, gv)
+                i += 8
+            }
+        }
+        while i < r.upperBound {
+            p[i] += g[i]
+            for x in s { x[i] += g[i] }
+            i += 1
+        }
+    }
+
+    @inline(__always)
+    private static func load(_ x: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    private static func add(_ x: UnsafeMutablePointer<Float>, _ i: Int, _ gv: SIMD8<Float>) {
+        let raw = UnsafeMutableRawPointer(x + i)
+        raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) + gv, as: SIMD8<Float>.self)
+    }
+}
+
 /// One contender's rounds at one size and thread count, with the same rounds' baseline (and
-/// torch) times; ratios are per round, then summarised.
+/// torch's fastest path) times; ratios are per round, then summarised.
 struct BenchRow {
+    static let nameWidth = 36
     let name: String
     let params: Int
     let threads: Int
+    let bytesPerParam: Int
     let seconds: [Double]
     let baseline: [Double]
     let torch: [Double]?
+    /// Which torch path was fastest in each round.
+    let torchFastest: [String]?
+    var note = ""
 
-    var bytes: Double { Double(params) * 28 }
+    var bytes: Double { Double(params) * Double(bytesPerParam) }
     var gparams: [Double] { seconds.map { Double(params) / $0 / 1e9 } }
-    /// Kernel bandwidth over baseline bandwidth, per round.
+    /// Kernel bandwidth over baseline bandwidth, per round (both move `bytes`).
     var ofBaseline: [Double] { zip(baseline, seconds).map { $0 / $1 } }
     /// Speed-up over torch, per round.
     var vsTorch: [Double]? { torch.map { zip($0, seconds).map { $0 / $1 } } }
+    /// The path fastest in most rounds.
+    var usualFastest: String? {
+        torchFastest.map { f in
+            let seen = f.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            return seen.max { a, b in f.filter { $0 == a }.count < f.filter { $0 == b }.count }!
+        }
+    }
 
     var text: String {
         let range = "\(fmt(gparams.min()!, 2))–\(fmt(gparams.max()!, 2))"
         let base = "\(fmt(100 * median(ofBaseline), 0))% (\(fmt(100 * ofBaseline.min()!, 0))–\(fmt(100 * ofBaseline.max()!, 0)))"
-        let vs = vsTorch.map { "\(fmt(median($0), 2))x (\(fmt($0.min()!, 2))–\(fmt($0.max()!, 2)))" } ?? ""
-        return name.padding(toLength: 21, withPad: " ", startingAt: 0)
+        let vs = vsTorch.map { "\(fmt(median($0), 2))x (\(fmt($0.min()!, 2))–\(fmt($0.max()!, 2))) \(usualFastest!)" } ?? note
+        return name.padding(toLength: Self.nameWidth, withPad: " ", startingAt: 0)
             + String(params).padding(toLength: 11, withPad: " ", startingAt: 0)
             + String(threads).padding(toLength: 9, withPad: " ", startingAt: 0)
             + "\(fmt(median(gparams), 3)) (\(range))".padding(toLength: 24, withPad: " ", startingAt: 0)
+            + String(bytesPerParam).padding(toLength: 8, withPad: " ", startingAt: 0)
             + fmt(bytes / median(seconds) / 1e9, 2).padding(toLength: 8, withPad: " ", startingAt: 0)
             + fmt(bytes / median(baseline) / 1e9, 2).padding(toLength: 15, withPad: " ", startingAt: 0)
             + base.padding(toLength: 16, withPad: " ", startingAt: 0) + vs
@@ -132,17 +315,18 @@ struct BenchRow {
 
     /// The issue's fields (`optimizer, params, threads, seconds_per_step, gparams_per_s,
     /// gbytes_per_s, baseline_gbytes_per_s`), medians over rounds, then the ranges and ratios.
-    func json(_ leading: KeyValuePairs<String, String>) -> String {
-        var fields: [(String, String)] = leading.map { ($0.key, $0.value) }
+    func json(_ leading: KeyValuePairs<String, String>, _ extra: [(String, String)] = []) -> String {
+        var fields: [(String, String)] = leading.map { ($0.key, $0.value) } + extra
         fields += [
-            ("params", "\(params)"), ("threads", "\(threads)"), ("rounds", "\(seconds.count)"),
+            ("params", "\(params)"), ("threads", "\(threads)"), ("rounds", "\(seconds.count)"), ("bytes_per_param", "\(bytesPerParam)"),
             ("seconds_per_step", fmt(median(seconds), 6)), ("gparams_per_s", fmt(median(gparams), 3)),
             ("gbytes_per_s", fmt(bytes / median(seconds) / 1e9, 2)), ("baseline_gbytes_per_s", fmt(bytes / median(baseline) / 1e9, 2)),
             ("gparams_per_s_min", fmt(gparams.min()!, 3)), ("gparams_per_s_max", fmt(gparams.max()!, 3)),
             ("of_baseline", fmt(median(ofBaseline), 3)),
         ]
         if let vs = vsTorch {
-            fields += [("vs_torch", fmt(median(vs), 3)), ("vs_torch_min", fmt(vs.min()!, 3)), ("vs_torch_max", fmt(vs.max()!, 3))]
+            fields += [("vs_torch", fmt(median(vs), 3)), ("vs_torch_min", fmt(vs.min()!, 3)), ("vs_torch_max", fmt(vs.max()!, 3)),
+                       ("torch_fastest", "\"\(usualFastest!)\"")]
         }
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
