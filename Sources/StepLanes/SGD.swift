@@ -21,28 +21,66 @@ public struct SGD: Sendable {
         firstStep = step == 1
     }
 
+    /// The formula on eight lanes. `buf` holds the momentum buffer on entry (unless this is the
+    /// first step) and its new value on return.
+    @inlinable @inline(__always)
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ buf: inout Lanes, gradScale: Float, decay: Bool, withMomentum: Bool) {
+        var g = g * gradScale
+        if decay { g = .fma(p, weightDecay, g) }
+        if withMomentum {
+            buf = firstStep ? g : .fma(g, oneMinusDampening, buf * momentum)
+            g = nesterov ? .fma(buf, momentum, g) : buf
+        }
+        p = .fma(g, negLR, p)
+    }
+
     /// Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
     package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                        momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
+        // One loop per combination of weight decay and momentum, so the hot path tests neither.
+        switch (weightDecay != 0, momentum != 0 ? momentumBuffer : nil) {
+        case (true, let b?): run(params, grads, b, gradScale, range, FlagOn.self, FlagOn.self, copy)
+        case (false, let b?): run(params, grads, b, gradScale, range, FlagOff.self, FlagOn.self, copy)
+        case (true, nil): run(params, grads, params, gradScale, range, FlagOn.self, FlagOff.self, copy)
+        case (false, nil): run(params, grads, params, gradScale, range, FlagOff.self, FlagOff.self, copy)
+        }
+    }
+
+    /// Whole vectors first, loaded and stored without a tail test, then the tail zero-padded:
+    /// every element sees the same operations as in a single loop over padded vectors.
+    /// `momentumBuffer` is neither read nor written without momentum.
+    @inlinable
+    func run<Decay: KernelFlag, Momentum: KernelFlag, Copy: CompiledCopy>(
+        _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ momentumBuffer: UnsafeMutablePointer<Float>,
+        _ gradScale: Float, _ range: Range<Int>, _: Decay.Type, _: Momentum.Type, _: Copy.Type
+    ) -> UpdateStats {
+        let decay = Decay.isOn, withMomentum = Momentum.isOn
+        let readsBuffer = withMomentum && !firstStep
         var stats = StatsAccumulator()
         var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
+        let end = range.upperBound
+        let P = UnsafeMutableRawPointer(params), G = UnsafeRawPointer(grads), B = UnsafeMutableRawPointer(momentumBuffer)
+        while i + 8 <= end {
+            let o = i * 4
+            let old = P.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+            var p = old
+            var buf = readsBuffer ? B.loadUnaligned(fromByteOffset: o, as: Lanes.self) : Lanes()
+            lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self), &buf, gradScale: gradScale, decay: decay, withMomentum: withMomentum)
+            if withMomentum { B.storeBytes(of: buf, toByteOffset: o, as: Lanes.self) }
+            P.storeBytes(of: p, toByteOffset: o, as: Lanes.self)
+            stats.add(old: old, new: p)
+            i += 8
+        }
+        if i < end {
+            let n = end - i
             let old = Lanes.load(params, i, n)
             var p = old
-            var g = Lanes.load(grads, i, n) * gradScale
-            if weightDecay != 0 { g = .fma(p, weightDecay, g) }
-            if momentum != 0, let momentumBuffer {
-                var buf = g
-                if !firstStep { buf = .fma(g, oneMinusDampening, Lanes.load(momentumBuffer, i, n) * momentum) }
-                buf.store(momentumBuffer, i, n)
-                g = nesterov ? .fma(buf, momentum, g) : buf
-            }
-            p = .fma(g, negLR, p)
+            var buf = readsBuffer ? Lanes.load(momentumBuffer, i, n) : Lanes()
+            lanes(&p, Lanes.load(grads, i, n), &buf, gradScale: gradScale, decay: decay, withMomentum: withMomentum)
+            if withMomentum { buf.store(momentumBuffer, i, n) }
             p.store(params, i, n)
             stats.add(old: old, new: p, valid: n)
-            i += 8
         }
         return stats.stats
     }
