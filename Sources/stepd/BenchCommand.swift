@@ -8,7 +8,7 @@ import StepKernels
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark the AdamW kernel against a memory-traffic baseline (kernel), or the HTTP path (http).",
+        abstract: "Benchmark the optimizer kernels against a memory-traffic baseline and torch (kernel), the HTTP path (http), or snapshots (snapshot).",
         subcommands: [KernelBench.self, HTTPBench.self, SnapshotBench.self],
         defaultSubcommand: KernelBench.self)
 }
