@@ -7,7 +7,7 @@
 ///
 /// `eta` and `mu` are per-group float32 scalars StepCore carries from step to step (torch keeps
 /// them as 0-dim tensors). Bit for bit torch's result. Slot 0: ax.
-public struct ASGD: Sendable {
+public struct ASGD: LaneFormula {
     @usableFromInline let weightDecay: Float
     @usableFromInline let decay: Float
     @usableFromInline let negEta: Float
@@ -23,27 +23,13 @@ public struct ASGD: Sendable {
         self.mu = mu
     }
 
+    @inlinable package static var stateCount: Int { 1 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let ax = b.s0!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            var g = Lanes.load(b.grads, i, n) * gradScale
-            if weightDecay != 0 { g = .fma(old, weightDecay, g) }
-            let p = Lanes.fma(g, negEta, old * decay)
-            if mu == 1 {
-                p.store(ax, i, n)
-            } else {
-                let a = Lanes.load(ax, i, n)
-                (a + (p - a) * mu).store(ax, i, n)
-            }
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        var g = g
+        if weightDecay != 0 { g = .fma(p, weightDecay, g) }
+        p = Lanes.fma(g, negEta, p * decay)
+        s0 = mu == 1 ? p : s0 + (p - s0) * mu                                         // ax
     }
 }

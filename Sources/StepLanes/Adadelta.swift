@@ -8,7 +8,7 @@
 ///     p     = p + (-lr)*delta                         (fused)
 ///
 /// Slots: 0 square_avg, 1 acc_delta.
-public struct Adadelta: Sendable {
+public struct Adadelta: LaneFormula {
     @usableFromInline let negLR: Float
     @usableFromInline let rho: Float, oneMinusRho: Float
     @usableFromInline let eps: Float
@@ -22,26 +22,15 @@ public struct Adadelta: Sendable {
         self.weightDecay = Float(weightDecay)
     }
 
+    @inlinable package static var stateCount: Int { 2 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let squareAvg = b.s0!, accDelta = b.s1!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            var g = Lanes.load(b.grads, i, n) * gradScale
-            if weightDecay != 0 { g = .fma(old, weightDecay, g) }
-            let sa = Lanes.fma(oneMinusRho * g, g, Lanes.load(squareAvg, i, n) * rho)
-            let ad = Lanes.load(accDelta, i, n)
-            let delta = (ad + eps).sqrt / (sa + eps).sqrt * g
-            Lanes.fma(oneMinusRho * delta, delta, ad * rho).store(accDelta, i, n)
-            sa.store(squareAvg, i, n)
-            let p = Lanes.fma(delta, negLR, old)
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        var g = g
+        if weightDecay != 0 { g = .fma(p, weightDecay, g) }
+        s0 = Lanes.fma(oneMinusRho * g, g, s0 * rho)                                  // square_avg
+        let delta = (s1 + eps).sqrt / (s0 + eps).sqrt * g
+        s1 = Lanes.fma(oneMinusRho * delta, delta, s1 * rho)                          // acc_delta
+        p = Lanes.fma(delta, negLR, p)
     }
 }

@@ -13,7 +13,7 @@ import Darwin
 ///
 /// No square root, so torch's own result is reproducible and this matches it bit for bit.
 /// Slots: 0 exp_avg, 1 exp_inf.
-public struct Adamax: Sendable {
+public struct Adamax: LaneFormula {
     @usableFromInline let weightDecay: Float
     @usableFromInline let lerp: LerpWeight
     @usableFromInline let beta2: Float
@@ -29,25 +29,14 @@ public struct Adamax: Sendable {
         negCLR = Float(-(lr / (1 - pow(beta1, Double(step)))))
     }
 
+    @inlinable package static var stateCount: Int { 2 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let expAvg = b.s0!, expInf = b.s1!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            var g = Lanes.load(b.grads, i, n) * gradScale
-            if weightDecay != 0 { g = .fma(old, weightDecay, g) }
-            let m = lerp.apply(Lanes.load(expAvg, i, n), g)
-            let u = Lanes.maximum(Lanes.load(expInf, i, n) * beta2, g.replacing(with: -g, where: g .< 0) + eps)
-            let p = old + (negCLR * m) / u
-            m.store(expAvg, i, n)
-            u.store(expInf, i, n)
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        var g = g
+        if weightDecay != 0 { g = .fma(p, weightDecay, g) }
+        s0 = lerp.apply(s0, g)                                                        // exp_avg
+        s1 = Lanes.maximum(s1 * beta2, g.replacing(with: -g, where: g .< 0) + eps)   // exp_inf
+        p = p + (negCLR * s0) / s1
     }
 }

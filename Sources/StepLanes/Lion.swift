@@ -5,7 +5,7 @@
 ///     m = b2*m + (1-b2)*g                       (fused)
 ///
 /// Bit for bit lion-pytorch's result. Slot 0: exp_avg.
-public struct Lion: Sendable {
+public struct Lion: LaneFormula {
     @usableFromInline let decay: Float
     @usableFromInline let negLR: Float
     @usableFromInline let beta1: Float, oneMinusBeta1: Float
@@ -22,23 +22,12 @@ public struct Lion: Sendable {
         oneMinusBeta2 = Float(1 - beta2)
     }
 
+    @inlinable package static var stateCount: Int { 1 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let expAvg = b.s0!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            let g = Lanes.load(b.grads, i, n) * gradScale
-            let m = Lanes.load(expAvg, i, n)
-            let direction = Lanes.fma(g, oneMinusBeta1, m * beta1).sign
-            let p = Lanes.fma(direction, negLR, old * decay)
-            Lanes.fma(g, oneMinusBeta2, m * beta2).store(expAvg, i, n)
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        let direction = Lanes.fma(g, oneMinusBeta1, s0 * beta1).sign
+        p = Lanes.fma(direction, negLR, p * decay)
+        s0 = Lanes.fma(g, oneMinusBeta2, s0 * beta2)                                  // exp_avg
     }
 }

@@ -9,7 +9,7 @@
 ///     p    = p + (c2 * m) / d         c2 = -lr*mu_{t+1} / (1 - prod(mu)*mu_{t+1})
 ///
 /// The product of the mu's is a per-group scalar StepCore carries. Slots: 0 exp_avg, 1 exp_avg_sq.
-public struct NAdam: Sendable {
+public struct NAdam: LaneFormula {
     @usableFromInline let decay: Float
     @usableFromInline let l2: Float
     @usableFromInline let lerp: LerpWeight
@@ -35,29 +35,18 @@ public struct NAdam: Sendable {
         momentumCoefficient = Float((-lr * muNext) / (1 - muProduct * muNext))
     }
 
+    @inlinable package static var stateCount: Int { 2 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let expAvg = b.s0!, expAvgSq = b.s1!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            var p = old * decay
-            var g = Lanes.load(b.grads, i, n) * gradScale
-            if l2 != 0 { g = .fma(old, l2, g) }
-            let m = lerp.apply(Lanes.load(expAvg, i, n), g)
-            let v = Lanes.fma(oneMinusBeta2 * g, g, Lanes.load(expAvgSq, i, n) * beta2)
-            let d = (v / biasCorrection2).sqrt + eps
-            p = p + (gradCoefficient * g) / d
-            p = p + (momentumCoefficient * m) / d
-            m.store(expAvg, i, n)
-            v.store(expAvgSq, i, n)
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        var g = g
+        if l2 != 0 { g = .fma(p, l2, g) }
+        p = p * decay
+        s0 = lerp.apply(s0, g)                                                        // exp_avg
+        s1 = Lanes.fma(oneMinusBeta2 * g, g, s1 * beta2)                              // exp_avg_sq
+        let d = (s1 / biasCorrection2).sqrt + eps
+        p = p + (gradCoefficient * g) / d
+        p = p + (momentumCoefficient * s0) / d
     }
 }
 

@@ -15,7 +15,7 @@ import Darwin
 ///     p  = p - u
 ///
 /// Slots: 0 exp_avg, 1 exp_avg_sq.
-public struct RAdam: Sendable {
+public struct RAdam: LaneFormula {
     @usableFromInline let decay: Float
     @usableFromInline let l2: Float
     @usableFromInline let lerp: LerpWeight
@@ -45,28 +45,17 @@ public struct RAdam: Sendable {
         rect = rectified ? Float(((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT)).squareRoot()) : 1
     }
 
+    @inlinable package static var stateCount: Int { 2 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let expAvg = b.s0!, expAvgSq = b.s1!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            var g = Lanes.load(b.grads, i, n) * gradScale
-            if l2 != 0 { g = .fma(old, l2, g) }
-            let m = lerp.apply(Lanes.load(expAvg, i, n), g)
-            let v = Lanes.fma(oneMinusBeta2 * g, g, Lanes.load(expAvgSq, i, n) * beta2)
-            var u = m / biasCorrection1 * lr
-            // torch divides a Python float by a tensor as reciprocal, then multiply.
-            if rectified { u = u * ((1 / (v.sqrt + eps)) * biasCorrection2Sqrt) * rect }
-            let p = old * decay - u
-            m.store(expAvg, i, n)
-            v.store(expAvgSq, i, n)
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        var g = g
+        if l2 != 0 { g = .fma(p, l2, g) }
+        s0 = lerp.apply(s0, g)                                                        // exp_avg
+        s1 = Lanes.fma(oneMinusBeta2 * g, g, s1 * beta2)                              // exp_avg_sq
+        var u = s0 / biasCorrection1 * lr
+        // torch divides a Python float by a tensor as reciprocal, then multiply.
+        if rectified { u = u * ((1 / (s1.sqrt + eps)) * biasCorrection2Sqrt) * rect }
+        p = p * decay - u
     }
 }

@@ -10,7 +10,7 @@
 ///
 /// torch creates `step_size` filled with lr on the first step and never reads lr again; the
 /// first step here does the same. Bit for bit torch's result. Slots: 0 prev, 1 step_size.
-public struct Rprop: Sendable {
+public struct Rprop: LaneFormula {
     @usableFromInline let etaMinus: Float, etaPlus: Float
     @usableFromInline let minStep: Float, maxStep: Float
     @usableFromInline let firstStep: Bool
@@ -25,30 +25,21 @@ public struct Rprop: Sendable {
         initialStep = Float(lr)
     }
 
+    @inlinable package static var stateCount: Int { 2 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let prevBuffer = b.s0!, sizeBuffer = b.s1!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            var g = Lanes.load(b.grads, i, n) * gradScale
-            let prev = firstStep ? Lanes() : Lanes.load(prevBuffer, i, n)
-            var size = firstStep ? Lanes(repeating: initialStep) : Lanes.load(sizeBuffer, i, n)
-            let product = g * prev
-            // sign(g*prev) mapped as torch does: etaplus, etaminus, else 1 (a NaN product's sign is 0).
-            let factor = Lanes(repeating: 1).replacing(with: etaPlus, where: product .> 0).replacing(with: etaMinus, where: product .< 0)
-            size = size * factor
-            size = size.replacing(with: minStep, where: size .< minStep).replacing(with: maxStep, where: size .> maxStep)
-            g = g.replacing(with: 0, where: factor .== etaMinus)
-            let p = Lanes.fma(-g.sign, size, old)
-            size.store(sizeBuffer, i, n)
-            g.store(prevBuffer, i, n)
-            p.store(b.params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        var g = g
+        let prev = firstStep ? Lanes() : s0
+        var size = firstStep ? Lanes(repeating: initialStep) : s1
+        let product = g * prev
+        // sign(g*prev) mapped as torch does: etaplus, etaminus, else 1 (a NaN product's sign is 0).
+        let factor = Lanes(repeating: 1).replacing(with: etaPlus, where: product .> 0).replacing(with: etaMinus, where: product .< 0)
+        size = size * factor
+        size = size.replacing(with: minStep, where: size .< minStep).replacing(with: maxStep, where: size .> maxStep)
+        g = g.replacing(with: 0, where: factor .== etaMinus)
+        p = Lanes.fma(-g.sign, size, p)
+        s0 = g                                                                        // prev
+        s1 = size                                                                     // step_size
     }
 }

@@ -10,7 +10,7 @@
 ///
 /// z starts as a copy of the parameters on the first step. The lr warmup and the weights are
 /// per-group scalars StepCore carries. Slots: 0 z, 1 exp_avg_sq.
-public struct ScheduleFreeAdamW: Sendable {
+public struct ScheduleFreeAdamW: LaneFormula {
     @usableFromInline let beta2: Float, oneMinusBeta2: Float
     @usableFromInline let biasCorrection2: Float
     @usableFromInline let eps: Float
@@ -36,28 +36,18 @@ public struct ScheduleFreeAdamW: Sendable {
         firstStep = step == 1
     }
 
+    @inlinable package static var stateCount: Int { 2 }
+
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let zBuffer = b.s0!, expAvgSq = b.s1!
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(b.params, i, n)
-            let g = Lanes.load(b.grads, i, n) * gradScale
-            let z = firstStep ? old : Lanes.load(zBuffer, i, n)
-            let v = Lanes.fma(oneMinusBeta2 * g, g, Lanes.load(expAvgSq, i, n) * beta2)
-            var gn = g / ((v / biasCorrection2).sqrt + eps)
-            if weightDecay != 0 { gn = .fma(old, weightDecay, gn) }
-            var y = lerp.apply(old, z)
-            y = .fma(gn, yStep, y)
-            Lanes.fma(gn, negLR, z).store(zBuffer, i, n)
-            v.store(expAvgSq, i, n)
-            y.store(b.params, i, n)
-            stats.add(old: old, new: y, valid: n)
-            i += 8
-        }
-        return stats.stats
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+        let z = firstStep ? p : s0
+        s1 = Lanes.fma(oneMinusBeta2 * g, g, s1 * beta2)                              // exp_avg_sq
+        var gn = g / ((s1 / biasCorrection2).sqrt + eps)
+        if weightDecay != 0 { gn = .fma(p, weightDecay, gn) }
+        var y = lerp.apply(p, z)
+        y = .fma(gn, yStep, y)
+        s0 = Lanes.fma(gn, negLR, z)                                                  // z
+        p = y
     }
 
     /// The evaluation point x = lerp(y, z, 1 - 1/b1) of `range`, written to `out` (schedulefree's
