@@ -40,14 +40,16 @@ let package = Package(
                 swiftSettings: kernelSettings),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
         .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),
-        .target(name: "StepStore", dependencies: ["StepCore", "StepJSON"]),
+        // The safetensors codec (streaming read and write, CRC-32C); no sessions, no snapshots.
+        .target(name: "StepTensors", dependencies: ["StepJSON", "CStepIntrinsics"]),
+        .target(name: "StepStore", dependencies: ["StepCore", "StepTensors", "StepJSON"]),
         .target(name: "StepServer", dependencies: [
-            "StepCore", "StepStore", "StepJSON", "CMicroHTTPD",
+            "StepCore", "StepStore", "StepTensors", "StepJSON", "CMicroHTTPD",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "stepd", dependencies: [
-            "StepServer", "StepStore", "StepCore", "StepConformance", "StepKernels",
+            "StepServer", "StepStore", "StepTensors", "StepCore", "StepConformance", "StepKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -57,12 +59,15 @@ let package = Package(
         // libFuzzer's LLVMFuzzerRunDriver, which SwiftPM's `--defsym main=...` linking needs.
         .target(name: "StepFuzzDriver", path: "Fuzz/Driver"),
         .executableTarget(name: "stepd-fuzz", dependencies: [
-            "StepFuzzDriver", "StepServer", "StepStore", "StepCore", "StepJSON", "StepKernels",
+            "StepFuzzDriver", "StepServer", "StepStore", "StepTensors", "StepCore", "StepJSON", "StepKernels",
         ], path: "Fuzz/Harnesses"),
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepJSON"]),
-        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
-        .testTarget(name: "StepServerTests", dependencies: ["StepServer", "StepStore", "StepCore", "StepKernels", "StepJSON", "StepConformance"]),
+        // Test helpers (temporary directories, hand-built files) for the codec's and the store's tests.
+        .target(name: "StepTensorsTesting", dependencies: ["StepTensors"], path: "Tests/StepTensorsTesting"),
+        .testTarget(name: "StepTensorsTests", dependencies: ["StepTensors", "StepTensorsTesting"]),
+        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore"]),
+        .testTarget(name: "StepServerTests", dependencies: ["StepServer", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -50,7 +50,7 @@ public final class Session: @unchecked Sendable {
 
     /// Rebuilds a session from a snapshot or checkpoint, checking the buffers fit the config.
     public convenience init(restoring image: SessionImage, parallel: Parallel = .machine) throws(SessionError) {
-        let (config, _) = try SessionConfig.parse(image.config)
+        let config = image.config
         let n = config.layout.count
         guard image.state.params.count == n else {
             throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
@@ -519,7 +519,7 @@ public final class Session: @unchecked Sendable {
     }
 
     private func captureLocked(historyTail: Int) -> SessionImage {
-        SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail),
+        SessionImage(id: id, config: _config, step: _step, state: state.copy(), history: history.last(historyTail),
                      version: _version, pending: pending?.captured, tenant: tenant)
     }
 }

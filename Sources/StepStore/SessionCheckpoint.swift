@@ -2,6 +2,7 @@ import Foundation
 import StepCore
 import StepJSON
 import StepKernels
+import StepTensors
 
 /// A whole session as one safetensors file: the snapshot format and the checkpoint download.
 ///
@@ -18,7 +19,7 @@ public enum SessionCheckpoint {
 
     /// The writer borrows the image's buffers: keep `image` alive until writing is done.
     public static func writer(_ image: SessionImage) throws -> SafetensorsWriter {
-        let (config, _) = try SessionConfig.parse(image.config)
+        let config = image.config
         var tensors: [SafetensorsWriter.Tensor] = []
         for t in config.layout.tensors {
             tensors.append(.init(name: "params.\(t.name)", shape: t.shape,
@@ -39,7 +40,7 @@ public enum SessionCheckpoint {
             "session_id": image.id,
             "step": String(image.step),
             "version": String(image.version),
-            "config": image.config.text,
+            "config": config.json.text,
             "history": JSONValue.array(image.history.map(\.json)).text,
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
@@ -51,7 +52,7 @@ public enum SessionCheckpoint {
 
     /// The session config a checkpoint declares, parsed and validated like a create's. Cheap
     /// (no tensor is touched), so a server can check its limits before `image` allocates.
-    public static func config(of file: SafetensorsFile) throws -> (config: SessionConfig, json: JSONValue) {
+    public static func config(of file: SafetensorsFile) throws -> SessionConfig {
         let meta = file.metadata
         guard meta["format"] == format else {
             throw SessionError.invalid(field: "__metadata__.format", detail: "expected \"\(format)\", got \(meta["format"].map { "\"\($0.prefix(80))\"" } ?? "nothing")")
@@ -63,7 +64,7 @@ public enum SessionCheckpoint {
         do { configJSON = try JSONParser.parse(configText) } catch {
             throw SessionError.invalid(field: "__metadata__.config", detail: "is not JSON: \(error)")
         }
-        return (try SessionConfig.parse(configJSON).0, configJSON)
+        return try SessionConfig.parse(configJSON).0
     }
 
     /// Reads a checkpoint back. Everything is checked before anything is allocated, whether or
@@ -71,10 +72,13 @@ public enum SessionCheckpoint {
     /// that whoever wrote them was honest): every number in the metadata is range-checked, and
     /// every tensor must be one this config has, F32 with exactly its declared shape. Buffers
     /// are then at most as large as the file itself.
-    /// - Parameter id: the id to give the session (a PUT's path); defaults to the file's own.
-    public static func image(from file: SafetensorsFile, id: String? = nil) throws -> SessionImage {
+    /// - Parameters:
+    ///   - id: the id to give the session (a PUT's path); defaults to the file's own.
+    ///   - config: `config(of: file)`, if the caller has it already (it checked limits against
+    ///     it), so the metadata's config is parsed once.
+    public static func image(from file: SafetensorsFile, id: String? = nil, config: SessionConfig? = nil) throws -> SessionImage {
         let meta = file.metadata
-        let (config, configJSON) = try Self.config(of: file)
+        let config = try config ?? Self.config(of: file)
         guard let stepText = meta["step"], let step = Int(stepText), (0...maxStep).contains(step) else {
             throw SessionError.invalid(field: "__metadata__.step", detail: "expected an integer in 0...\(maxStep), got \(meta["step"].map { "\"\($0.prefix(40))\"" } ?? "nothing")")
         }
@@ -160,7 +164,7 @@ public enum SessionCheckpoint {
             try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4))
             pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
-        return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: configJSON, step: step,
+        return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: config, step: step,
                             state: OptimizerState(params: params, roles: roles, scalars: scalars), history: history,
                             version: version, pending: pending, tenant: tenant)
     }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import StepCore
 import StepKernels
+import StepTensors
 
 /// Decides when sessions are written to disk and writes them: every N steps and/or every T
 /// seconds (server defaults, overridable per session), on demand, and for every changed
@@ -214,7 +215,7 @@ public final class SnapshotManager: @unchecked Sendable {
             return result.entry
         } catch {
             log("snapshot of session \(s.id) at step \(image.step) failed: \(error)")
-            let reason = (error as? StoreIOError).map { "\($0.operation) failed: \($0.reason) (errno \($0.code))" }
+            let reason = (error as? FileIOError).map { "\($0.operation) failed: \($0.reason) (errno \($0.code))" }
                 ?? "the snapshot could not be written (see the server log)"
             let failure = Failure(sessionID: s.id, step: image.step, reason: reason)
             lock.withLock { lastProblem = failure.description }

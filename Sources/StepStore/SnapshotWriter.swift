@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import StepTensors
 
 /// Replaces a file so that, whatever happens (crash, power loss, full disk), the path holds
 /// either the complete old contents or the complete new ones, and once `write` returns the new
@@ -12,7 +13,7 @@ import Darwin
 /// systems), let `body` write it, fsync it, rename it over `<dir>/<name>`, fsync the directory
 /// (without that, the rename itself may be lost on power failure). If anything before the
 /// rename fails, the temp file is removed and the old file is untouched; the error is the
-/// `StoreIOError` of the failing call (or whatever `body` threw). If only the final directory
+/// `FileIOError` of the failing call (or whatever `body` threw). If only the final directory
 /// fsync fails, the new file is in place but not known to be durable, and that is reported as
 /// an error too, so a caller never acknowledges something that might not survive.
 public enum SnapshotWriter {
@@ -26,7 +27,7 @@ public enum SnapshotWriter {
         let (dir, name) = split(path)
         let tmp = "\(dir)/.\(name).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
-        guard fd >= 0 else { throw StoreIOError.current("create", path: tmp) }
+        guard fd >= 0 else { throw FileIOError.current("create", path: tmp) }
         let file = OutputFile(descriptor: fd, path: tmp)
         do {
             try body(file)
@@ -38,12 +39,12 @@ public enum SnapshotWriter {
         }
         if close(fd) != 0 {
             // NFS and some FUSE file systems report deferred write errors only here.
-            let e = StoreIOError.current("close", path: tmp)
+            let e = FileIOError.current("close", path: tmp)
             unlink(tmp)
             throw e
         }
         if rename(tmp, path) != 0 {
-            let e = StoreIOError.current("rename", path: "\(tmp) -> \(path)")
+            let e = FileIOError.current("rename", path: "\(tmp) -> \(path)")
             unlink(tmp)
             throw e
         }
@@ -51,7 +52,7 @@ public enum SnapshotWriter {
     }
 
     /// Makes a directory's entries (a rename, a new or removed file) durable.
-    public static func syncDirectory(_ dir: String) throws(StoreIOError) {
+    public static func syncDirectory(_ dir: String) throws(FileIOError) {
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dfd >= 0 else { throw .current("open directory", path: dir) }
         defer { close(dfd) }

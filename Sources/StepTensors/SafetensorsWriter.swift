@@ -76,7 +76,7 @@ public struct SafetensorsWriter: @unchecked Sendable {
     /// file when there is a checksum: the digits are patched in with pwrite at the end).
     /// Returns the checksum, if the file has one. Does not fsync; `SnapshotWriter` does.
     @discardableResult
-    public func write(to file: OutputFile) throws(StoreIOError) -> UInt32? {
+    public func write(to file: OutputFile) throws(FileIOError) -> UInt32? {
         var crc = CRC32C()
         try file.write(headerBytes)
         if checksumDigitsAt != nil { crc.update(headerBytes) }
@@ -91,7 +91,7 @@ public struct SafetensorsWriter: @unchecked Sendable {
         }
         guard let digitsAt = checksumDigitsAt else { return nil }
         let digits = Array(SafetensorsChecksum.format(crc.value).utf8.suffix(8))
-        try digits.withBytes { raw throws(StoreIOError) in try file.write(raw, at: digitsAt) }
+        try digits.withBytes { raw throws(FileIOError) in try file.write(raw, at: digitsAt) }
         return crc.value
     }
 

@@ -39,12 +39,12 @@ public final class SafetensorsFile: @unchecked Sendable {
 
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .io(.current("fstat", path: path)) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(StoreIOError("open", path: path, code: EISDIR)) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(FileIOError("open", path: path, code: EISDIR)) }
         let size = Int(st.st_size)
 
         var prefix = [UInt8](repeating: 0, count: 8)
         let got: Int
-        do { got = try prefix.withMutableBytes { raw throws(StoreIOError) in try readFully(fd, path: path, into: raw, at: 0) } }
+        do { got = try prefix.withMutableBytes { raw throws(FileIOError) in try readFully(fd, path: path, into: raw, at: 0) } }
         catch { throw .io(error) }
         let n = try prefix.withBytes { raw throws(SafetensorsError) in
             try SafetensorsHeader.headerLength(prefix: UnsafeRawBufferPointer(rebasing: raw[0..<got]), fileSize: size)
@@ -52,7 +52,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
         var bytes = [UInt8](repeating: 0, count: 8 + n)
         let read: Int
-        do { read = try bytes.withMutableBytes { raw throws(StoreIOError) in try readFully(fd, path: path, into: raw, at: 0) } }
+        do { read = try bytes.withMutableBytes { raw throws(FileIOError) in try readFully(fd, path: path, into: raw, at: 0) } }
         catch { throw .io(error) }
         // The file shrank between fstat and read: treat as truncated rather than parse zeros.
         guard read == bytes.count else { throw .truncated(needed: bytes.count, available: read) }

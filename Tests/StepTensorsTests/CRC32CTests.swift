@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import StepStore
+@testable import StepTensors
+import StepTensorsTesting
 
 @Suite struct CRC32CTests {
     @Test func knownAnswerFor123456789() {

@@ -17,7 +17,7 @@ public struct OutputFile: Sendable {
     }
 
     /// Writes all of `bytes` at the current position, retrying short writes and EINTR.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(StoreIOError) {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileIOError) {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
@@ -26,18 +26,18 @@ public struct OutputFile: Sendable {
                 if errno == EINTR { continue }
                 throw .current("write", path: path)
             }
-            if n == 0 { throw StoreIOError("write", path: path, code: EIO) }
+            if n == 0 { throw FileIOError("write", path: path, code: EIO) }
             p += n
             left -= n
         }
     }
 
-    public func write(_ bytes: [UInt8]) throws(StoreIOError) {
-        try bytes.withBytes { raw throws(StoreIOError) in try write(raw) }
+    public func write(_ bytes: [UInt8]) throws(FileIOError) {
+        try bytes.withBytes { raw throws(FileIOError) in try write(raw) }
     }
 
     /// Writes all of `bytes` at `offset` without moving the file position.
-    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StoreIOError) {
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(FileIOError) {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         var at = offset
@@ -47,7 +47,7 @@ public struct OutputFile: Sendable {
                 if errno == EINTR { continue }
                 throw .current("pwrite", path: path)
             }
-            if n == 0 { throw StoreIOError("pwrite", path: path, code: EIO) }
+            if n == 0 { throw FileIOError("pwrite", path: path, code: EIO) }
             p += n
             left -= n
             at += n
@@ -55,7 +55,7 @@ public struct OutputFile: Sendable {
     }
 
     /// Forces the file's data and size to stable storage.
-    public func sync() throws(StoreIOError) {
+    public func sync() throws(FileIOError) {
         while fsync(descriptor) != 0 {
             if errno == EINTR { continue }
             throw .current("fsync", path: path)
@@ -75,7 +75,7 @@ func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
 
 /// Reads exactly `buffer.count` bytes at `offset` unless the file ends first; returns how many.
 func readFully(_ fd: Int32, path: String, into buffer: UnsafeMutableRawBufferPointer,
-               at offset: Int) throws(StoreIOError) -> Int {
+               at offset: Int) throws(FileIOError) -> Int {
     guard let base = buffer.baseAddress else { return 0 }
     var done = 0
     while done < buffer.count {
