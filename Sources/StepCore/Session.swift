@@ -522,6 +522,29 @@ public final class Session: @unchecked Sendable {
         SessionImage(id: id, config: _config, step: _step, state: state.copy(), history: history.last(historyTail),
                      version: _version, pending: pending?.captured, tenant: tenant)
     }
+
+    // MARK: Copy-free snapshots (SessionSnapshot)
+
+    /// Runs `body` under the lock with whether the session is retired.
+    func withLock<R>(_ body: (_ retired: Bool) throws -> R) rethrows -> R {
+        try locked { try body(retired) }
+    }
+
+    /// `captureLocked` without copying a buffer: the image's state and pending sum are the
+    /// session's own buffers (the small parts are copies).
+    func liveImageLocked(historyTail: Int) -> SessionImage {
+        SessionImage(id: id, config: _config, step: _step,
+                     state: OptimizerState(params: state.params, roles: state.roles, scalars: state.scalars),
+                     history: history.last(historyTail), version: _version, pending: pending?.live, tenant: tenant)
+    }
+
+    /// Runs `body` under the lock if the session is live and still at `version`.
+    func whileAt<R>(version: UInt64, _ body: () throws -> R) throws -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !retired, _version == version else { throw SessionSnapshot.Changed(id: id, version: version) }
+        return try body()
+    }
 }
 
 /// Answers already given, by Idempotency-Key, oldest forgotten first.

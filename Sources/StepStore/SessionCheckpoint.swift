@@ -76,7 +76,22 @@ public enum SessionCheckpoint {
     ///   - id: the id to give the session (a PUT's path); defaults to the file's own.
     ///   - config: `config(of: file)`, if the caller has it already (it checked limits against
     ///     it), so the metadata's config is parsed once.
-    public static func image(from file: SafetensorsFile, id: String? = nil, config: SessionConfig? = nil) throws -> SessionImage {
+    ///   - verifyingChecksum: require the file's checksum and check it while the tensors are
+    ///     read (one pass; a snapshot restore). Without it the checksum is not looked at.
+    public static func image(from file: SafetensorsFile, id: String? = nil, config: SessionConfig? = nil,
+                             verifyingChecksum: Bool = false) throws -> SessionImage {
+        do {
+            return try decode(file, id: id, config: config, verifyingChecksum: verifyingChecksum)
+        } catch let error where verifyingChecksum && !(error is SafetensorsError) {
+            // The metadata is checked before the data is read (and the checksum with it): a file
+            // refused for its metadata may simply be damaged, and then that is what to report.
+            try file.verifyChecksum()
+            throw error
+        }
+    }
+
+    private static func decode(_ file: SafetensorsFile, id: String?, config: SessionConfig?,
+                               verifyingChecksum: Bool) throws -> SessionImage {
         let meta = file.metadata
         let config = try config ?? Self.config(of: file)
         guard let stepText = meta["step"], let step = Int(stepText), (0...maxStep).contains(step) else {
@@ -148,20 +163,25 @@ public enum SessionCheckpoint {
             }
         }
 
-        func load(_ prefix: String, _ suffix: String) throws -> AlignedBuffer {
-            let buffer = AlignedBuffer(count: n)
+        // Buffers first, then one pass over the file reading every tensor into its place (and,
+        // when asked, checking the checksum on the way).
+        let params = AlignedBuffer(count: n)
+        let roles = presentRoles.map { role in (name: role, buffer: AlignedBuffer(count: n)) }
+        let sum = pendingJSON != nil ? AlignedBuffer(count: n) : nil
+        var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
+        func place(_ buffer: AlignedBuffer, _ prefix: String, _ suffix: String) {
             for t in config.layout.tensors {
-                let info = file.tensor(named: "\(prefix)\(t.name)\(suffix)")!
-                try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4))
+                destinations["\(prefix)\(t.name)\(suffix)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4)
             }
-            return buffer
         }
-        let params = try load("params.", "")
-        let roles = try presentRoles.map { role in (name: role, buffer: try load("state.", ".\(role)")) }
+        place(params, "params.", "")
+        for (role, buffer) in roles { place(buffer, "state.", ".\(role)") }
+        if let sum { destinations["accumulation.sum"] = UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4) }
+        try withExtendedLifetime((params, roles, sum)) {
+            _ = try file.load(verifyingChecksum: verifyingChecksum) { destinations[$0.name] }
+        }
         var pending: PendingContributions? = nil
-        if let pendingJSON, let info = file.tensor(named: "accumulation.sum") {
-            let sum = AlignedBuffer(count: n)
-            try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4))
+        if let pendingJSON, let sum {
             pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: config, step: step,

@@ -84,17 +84,29 @@ public struct SnapshotDirectory: Sendable {
     /// the newest `keep`. `body` writes the file's contents from position 0.
     public func write(session sessionID: String, step: Int, unixMillis: Int64 = SnapshotDirectory.now(),
                       _ body: (OutputFile) throws -> Void) throws -> WriteResult {
+        try write(session: sessionID, unixMillis: unixMillis) { file in
+            try body(file)
+            return step
+        }
+    }
+
+    /// `write(session:step:)` where `body` says which step it wrote (it returns it), for a
+    /// writer that learns the step only as it writes (`SessionSnapshot`): the file is named
+    /// after it once the contents are complete.
+    public func write(session sessionID: String, unixMillis: Int64 = SnapshotDirectory.now(),
+                      _ body: (OutputFile) throws -> Int) throws -> WriteResult {
         let dir = try directory(of: sessionID)
         try Self.makeDirectory(sessionsDirectory, parent: dataDirectory, createParent: true)
         try Self.makeDirectory(dir, parent: sessionsDirectory, createParent: false)
         let existing = try snapshots(of: sessionID)
         let sequence = (existing.first?.sequence ?? 0) + 1
-        let path = "\(dir)/\(SnapshotEntry.fileName(sequence: sequence, step: step, unixMillis: unixMillis))"
         var size = 0
-        try SnapshotWriter.write(to: path) { file in
-            try body(file)
+        var step = 0
+        let path = try SnapshotWriter.write(in: dir, tempPrefix: SnapshotEntry.tempPrefix(sequence: sequence)) { file in
+            step = try body(file)
             var st = stat()
             if fstat(file.descriptor, &st) == 0 { size = Int(st.st_size) }
+            return SnapshotEntry.fileName(sequence: sequence, step: step, unixMillis: unixMillis)
         }
         let entry = SnapshotEntry(sessionID: sessionID, path: path, sequence: sequence, step: step,
                                   unixMillis: unixMillis, byteCount: size)

@@ -25,18 +25,33 @@ public enum SnapshotWriter {
     public static func write(to path: String, permissions: mode_t = 0o644,
                              _ body: (OutputFile) throws -> Void) throws {
         let (dir, name) = split(path)
-        let tmp = "\(dir)/.\(name).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        try write(in: dir, tempPrefix: name, permissions: permissions) { file in
+            try body(file)
+            return name
+        }
+    }
+
+    /// `write(to:)` for a file whose name is known only once its contents are: `body` writes
+    /// the temp file `<dir>/.<tempPrefix>.tmp-<random>` and returns the name to rename it to
+    /// in `dir` (a snapshot's name carries the step, and the step is the one `body` wrote).
+    /// Returns the final path.
+    @discardableResult
+    public static func write(in dir: String, tempPrefix: String, permissions: mode_t = 0o644,
+                             _ body: (OutputFile) throws -> String) throws -> String {
+        let tmp = "\(dir)/.\(tempPrefix).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
         guard fd >= 0 else { throw FileIOError.current("create", path: tmp) }
         let file = OutputFile(descriptor: fd, path: tmp)
+        let name: String
         do {
-            try body(file)
+            name = try body(file)
             try file.sync()
         } catch {
             close(fd)
             unlink(tmp)
             throw error
         }
+        let path = "\(dir)/\(name)"
         if close(fd) != 0 {
             // NFS and some FUSE file systems report deferred write errors only here.
             let e = FileIOError.current("close", path: tmp)
@@ -49,6 +64,7 @@ public enum SnapshotWriter {
             throw e
         }
         try syncDirectory(dir)
+        return path
     }
 
     /// Makes a directory's entries (a rename, a new or removed file) durable.

@@ -4,43 +4,175 @@ import StepCore
 import StepJSON
 import StepKernels
 import StepStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `stepd bench snapshot`: how long a snapshot and a restore of a large AdamW session take.
+/// `stepd bench snapshot`: a snapshot and a restore of a large AdamW session, each next to what
+/// the disk itself does with the same bytes in the same directory, measured in the same round:
+///
+/// - snapshot vs a plain write + fsync of as many bytes (1 MiB writes from one hot buffer, as
+///   `dd bs=1M conv=fsync` does): the bound for anything that makes those bytes durable;
+/// - restore vs a plain read of as many bytes (1 MiB reads into one buffer), both cold-ish: the
+///   files' pages are dropped from the page cache first (`posix_fadvise(DONTNEED)` after the
+///   fsync), so both read from the device, or whatever cache sits below the guest;
+/// - the process's peak resident memory while the snapshot is taken (`VmHWM`, reset through
+///   `/proc/self/clear_refs` just before) against its resident memory at rest (`VmRSS`).
+///
+/// Rounds alternate which of each pair goes first; ratios are taken within a round, and their
+/// median and range printed, because these shared machines drift.
 struct SnapshotBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "snapshot", abstract: "Snapshot and restore time of a large AdamW session.")
+    static let configuration = CommandConfiguration(commandName: "snapshot", abstract: "Snapshot and restore of a large AdamW session next to a plain write+fsync and a cold read of the same bytes.")
 
     @Option(help: "Parameters of the session.") var params = 50_000_000
     @Option(help: "Directory to write into (default: a temporary directory; the disk matters).") var dir: String?
-    @Option(help: "Repetitions; the median is printed.") var repeats = 3
+    @Option(help: "Rounds; medians and ranges are printed.") var repeats = 5
 
     func run() throws {
         let root = dir ?? NSTemporaryDirectory() + "stepd-snapshot-bench-\(getpid())"
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let body: JSONValue = ["optimizer": ["type": "adamw", "lr": 1e-3],
                                "params": [["name": "w", "shape": [.number(Double(params))], "init": ["type": "normal", "std": 0.02, "seed": 1]]]]
         let (config, inits) = try SessionConfig.parse(body)
         let session = Session(id: "bench", config: config, inits: inits)
-        let upload = try session.beginUpload(dtype: .f32)
-        try [Float](repeating: 0.001, count: params).withUnsafeBytes { try upload.write($0) }
-        _ = try session.submit(upload)
-        let manager = SnapshotManager(directory: SnapshotDirectory(dataDirectory: root, keep: 2), defaults: .init(everySteps: 0, intervalSeconds: 0))
-        var writes: [Double] = [], restores: [Double] = []
+        try [Float](repeating: 0.001, count: params).withUnsafeBytes { grads in
+            let upload = try session.beginUpload(dtype: .f32)
+            try upload.write(grads)
+            _ = try session.submit(upload)
+        }
+        let manager = SnapshotManager(directory: SnapshotDirectory(dataDirectory: root, keep: 1), defaults: .init(everySteps: 0, intervalSeconds: 0))
+        let boundPath = "\(root)/plain-write-bound"
+        defer { unlink(boundPath) }
+        let steady = Memory.resident()
+
+        var snapshot: [Double] = [], write: [Double] = [], restore: [Double] = [], read: [Double] = []
+        var peaks: [Int] = []
+        var peakWasReset = true
         var bytes = 0
-        for _ in 0..<max(1, repeats) {
-            let t0 = Date()
-            let entry = try manager.snapshotNow(session)
-            writes.append(Date().timeIntervalSince(t0))
-            bytes = (try? FileManager.default.attributesOfItem(atPath: entry.path)[.size] as? Int) ?? 0
-            let t1 = Date()
-            let (sessions, problems) = manager.restoreAll(parallel: .machine)
-            restores.append(Date().timeIntervalSince(t1))
-            guard sessions.count == 1, problems.isEmpty, sessions[0].step == session.step else {
-                throw ValidationError("restore failed: \(problems)")
+        for round in 0..<max(1, repeats) {
+            // The bound needs the snapshot's size, so the very first snapshot goes first.
+            let snapshotFirst = round % 2 == 0
+            var entry: SnapshotEntry?
+            func takeSnapshot() throws {
+                peakWasReset = Memory.resetPeak() && peakWasReset
+                let t0 = Date()
+                entry = try manager.snapshotNow(session)
+                snapshot.append(Date().timeIntervalSince(t0))
+                peaks.append(Memory.peak())
+                bytes = entry!.byteCount
+            }
+            if snapshotFirst {
+                try takeSnapshot()
+                write.append(try Plain.writeAndSync(boundPath, bytes: bytes))
+            } else {
+                write.append(try Plain.writeAndSync(boundPath, bytes: bytes))
+                try takeSnapshot()
+            }
+            try Plain.dropCache(entry!.path)
+            try Plain.dropCache(boundPath)
+            func timeRestore() throws {
+                let t0 = Date()
+                let (sessions, problems) = manager.restoreAll(parallel: .machine)
+                restore.append(Date().timeIntervalSince(t0))
+                guard sessions.count == 1, problems.isEmpty, sessions[0].step == session.step else {
+                    throw ValidationError("restore failed: \(problems)")
+                }
+            }
+            if snapshotFirst {
+                try timeRestore()
+                read.append(try Plain.read(boundPath))
+            } else {
+                read.append(try Plain.read(boundPath))
+                try timeRestore()
             }
         }
-        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        print(String(format: "AdamW session, %d params, snapshot file %.0f MB in %@:", params, Double(bytes) / 1e6, root))
-        print(String(format: "  snapshot (copy under lock, write, CRC-32C, fsync, rename): %.2f s (%.0f MB/s)", median(writes), Double(bytes) / median(writes) / 1e6))
-        print(String(format: "  restore (open, verify CRC, load into buffers):             %.2f s (%.0f MB/s)", median(restores), Double(bytes) / median(restores) / 1e6))
+        let mb = Double(bytes) / 1e6
+        let snapshotOfBound = zip(write, snapshot).map { $0 / $1 }
+        let restoreOfBound = zip(read, restore).map { $0 / $1 }
+        let peakOfSteady = peaks.map { Double($0) / Double(steady) }
+        func pct(_ xs: [Double]) -> String { "\(fmt(100 * median(xs), 0))% (\(fmt(100 * xs.min()!, 0))–\(fmt(100 * xs.max()!, 0)))" }
+        func rate(_ xs: [Double]) -> String { "\(fmt(median(xs), 2)) s, \(fmt(mb / median(xs), 0)) MB/s" }
+        print("AdamW session, \(params) params, snapshot file \(fmt(mb, 0)) MB in \(root), \(snapshot.count) rounds (medians; ranges over rounds):")
+        print("  snapshot (write, CRC-32C, fsync, rename, fsync dir):  \(rate(snapshot))")
+        print("  plain write + fsync of as many bytes, same directory: \(rate(write))")
+        print("    snapshot at \(pct(snapshotOfBound)) of the plain write's bandwidth")
+        print("  restore (read, verify CRC, load, cold cache):         \(rate(restore))")
+        print("  plain read of as many bytes, cold cache:              \(rate(read))")
+        print("    restore at \(pct(restoreOfBound)) of the plain read's bandwidth")
+        print("  resident memory: steady \(fmt(Double(steady) / 1e9, 2)) GB, peak during a snapshot \(fmt(Double(peaks.sorted()[peaks.count / 2]) / 1e9, 2)) GB"
+              + " = \(fmt(median(peakOfSteady), 3))x (\(fmt(peakOfSteady.min()!, 3))–\(fmt(peakOfSteady.max()!, 3)))\(peakWasReset ? "" : " [peak since start: /proc/self/clear_refs refused]")")
+    }
+}
+
+/// The yardsticks: what the disk does with the same number of bytes without stepd's format.
+private enum Plain {
+    static let chunk = 1 << 20
+
+    /// Writes `bytes` bytes in 1 MiB writes from one buffer, fsyncs, closes; returns seconds.
+    static func writeAndSync(_ path: String, bytes: Int) throws -> Double {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        for i in 0..<chunk { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+        let t0 = Date()
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("open \(path): errno \(errno)") }
+        defer { close(fd) }
+        var left = bytes
+        while left > 0 {
+            let n = Glibc.write(fd, buffer.baseAddress!, min(chunk, left))
+            guard n > 0 else { throw ValidationError("write \(path): errno \(errno)") }
+            left -= n
+        }
+        guard fsync(fd) == 0 else { throw ValidationError("fsync \(path): errno \(errno)") }
+        return Date().timeIntervalSince(t0)
+    }
+
+    /// Reads the whole file in 1 MiB reads into one buffer; returns seconds.
+    static func read(_ path: String) throws -> Double {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        let t0 = Date()
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ValidationError("open \(path): errno \(errno)") }
+        defer { close(fd) }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress!, chunk)
+            guard n >= 0 else { throw ValidationError("read \(path): errno \(errno)") }
+            if n == 0 { break }
+        }
+        return Date().timeIntervalSince(t0)
+    }
+
+    /// Drops a written (and fsynced, so clean) file's pages from the page cache.
+    static func dropCache(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ValidationError("open \(path): errno \(errno)") }
+        defer { close(fd) }
+        _ = fdatasync(fd)
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+    }
+}
+
+/// This process's resident memory from /proc (Linux; 0 elsewhere).
+private enum Memory {
+    static func status(_ key: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
+            let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+
+    static func resident() -> Int { status("VmRSS") }
+    static func peak() -> Int { status("VmHWM") }
+
+    /// Makes VmHWM start again from the current resident size (Linux 4.0+); false if refused.
+    static func resetPeak() -> Bool {
+        let fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return Glibc.write(fd, "5", 1) == 1
     }
 }
