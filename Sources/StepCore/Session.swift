@@ -63,10 +63,10 @@ public final class Session: @unchecked Sendable {
         for (group, values) in image.state.scalars where values.count != scalarCount || !config.groups.contains(where: { $0.name == group }) {
             throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected \(scalarCount) scalars of a group of this config")
         }
-        self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel)
+        self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel,
+                  lastParamNorm: image.history.last?.paramNorm)
         _step = image.step
         for r in image.history { history.append(r) }
-        lastParamNorm = image.history.last?.paramNorm ?? lastParamNorm
         _version = image.version
         if let p = image.pending {
             let acc = config.accumulation
@@ -81,14 +81,17 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    private init(id: String, config: SessionConfig, state: OptimizerState, tenant: String?, parallel: Parallel) {
+    /// `lastParamNorm`: the history's last record's, when there is one (then the parameters need
+    /// not be read again).
+    private init(id: String, config: SessionConfig, state: OptimizerState, tenant: String?, parallel: Parallel, lastParamNorm: Double?) {
         self.id = id
         self.tenant = tenant
         self.parallel = parallel
         _config = config
         self.state = state
         history = StepHistory(capacity: config.historyCapacity)
-        lastParamNorm = GradientNorm.sumOfSquares(state.params.pointer, count: config.layout.count, parallel: parallel).squareRoot()
+        self.lastParamNorm = lastParamNorm
+            ?? GradientNorm.sumOfSquares(state.params.pointer, count: config.layout.count, parallel: parallel).squareRoot()
     }
 
     @inline(__always)

@@ -165,9 +165,11 @@ public enum SessionCheckpoint {
 
         // Buffers first, then one pass over the file reading every tensor into its place (and,
         // when asked, checking the checksum on the way).
-        let params = AlignedBuffer(count: n)
-        let roles = presentRoles.map { role in (name: role, buffer: AlignedBuffer(count: n)) }
-        let sum = pendingJSON != nil ? AlignedBuffer(count: n) : nil
+        // Every value of these is read from the file (the tensors tile each buffer), so they
+        // start uninitialized: their pages are first touched by the reads.
+        let params = AlignedBuffer(uninitializedCount: n)
+        let roles = presentRoles.map { role in (name: role, buffer: AlignedBuffer(uninitializedCount: n)) }
+        let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
         var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
         func place(_ buffer: AlignedBuffer, _ prefix: String, _ suffix: String) {
             for t in config.layout.tensors {

