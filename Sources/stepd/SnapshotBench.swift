@@ -13,20 +13,22 @@ import Glibc
 ///
 /// - snapshot vs a plain write + fsync of as many bytes (1 MiB writes from one hot buffer, as
 ///   `dd bs=1M conv=fsync` does): the bound for anything that makes those bytes durable;
-/// - restore vs a plain read of as many bytes (1 MiB reads into one buffer), both cold-ish: the
-///   files' pages are dropped from the page cache first (`posix_fadvise(DONTNEED)` after the
-///   fsync), so both read from the device, or whatever cache sits below the guest;
+/// - restore vs a plain read of as many bytes (1 MiB reads into one buffer), both cold-ish: each
+///   file is read right after it was written, its pages dropped from the page cache first
+///   (`posix_fadvise(DONTNEED)` after the fsync), so both read from the device, or whatever
+///   cache sits below the guest;
 /// - the process's peak resident memory while the snapshot is taken (`VmHWM`, reset through
 ///   `/proc/self/clear_refs` just before) against its resident memory at rest (`VmRSS`).
 ///
-/// Rounds alternate which of each pair goes first; ratios are taken within a round, and their
-/// median and range printed, because these shared machines drift.
+/// Rounds alternate which pair goes first; ratios are taken within a round, and their median
+/// and range printed, because these shared machines drift.
 struct SnapshotBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "snapshot", abstract: "Snapshot and restore of a large AdamW session next to a plain write+fsync and a cold read of the same bytes.")
 
     @Option(help: "Parameters of the session.") var params = 50_000_000
     @Option(help: "Directory to write into (default: a temporary directory; the disk matters).") var dir: String?
     @Option(help: "Rounds; medians and ranges are printed.") var repeats = 5
+    @Flag(help: "Also print every round's seconds.") var verbose = false
 
     func run() throws {
         let root = dir ?? NSTemporaryDirectory() + "stepd-snapshot-bench-\(getpid())"
@@ -51,40 +53,42 @@ struct SnapshotBench: ParsableCommand {
         var peakWasReset = true
         var bytes = 0
         for round in 0..<max(1, repeats) {
-            // The bound needs the snapshot's size, so the very first snapshot goes first.
-            let snapshotFirst = round % 2 == 0
-            var entry: SnapshotEntry?
-            func takeSnapshot() throws {
+            // stepd's pair (snapshot, then restore of that file) and the plain pair (write +
+            // fsync, then read of that file), each file read right after it was written, so both
+            // reads meet the same caches below the guest (this VM's host caches recent writes:
+            // a read that comes after another file's read was up to 6x slower). The pairs take
+            // turns going first; the plain pair needs the snapshot's size, so round 0 starts
+            // with stepd's.
+            func stepdPair() throws {
+                Plain.settle()
                 peakWasReset = Memory.resetPeak() && peakWasReset
                 let t0 = Date()
-                entry = try manager.snapshotNow(session)
+                let entry = try manager.snapshotNow(session)
                 snapshot.append(Date().timeIntervalSince(t0))
                 peaks.append(Memory.peak())
-                bytes = entry!.byteCount
-            }
-            if snapshotFirst {
-                try takeSnapshot()
-                write.append(try Plain.writeAndSync(boundPath, bytes: bytes))
-            } else {
-                write.append(try Plain.writeAndSync(boundPath, bytes: bytes))
-                try takeSnapshot()
-            }
-            try Plain.dropCache(entry!.path)
-            try Plain.dropCache(boundPath)
-            func timeRestore() throws {
-                let t0 = Date()
+                bytes = entry.byteCount
+                try Plain.dropCache(entry.path)
+                Plain.settle()
+                let t1 = Date()
                 let (sessions, problems) = manager.restoreAll(parallel: .machine)
-                restore.append(Date().timeIntervalSince(t0))
+                restore.append(Date().timeIntervalSince(t1))
                 guard sessions.count == 1, problems.isEmpty, sessions[0].step == session.step else {
                     throw ValidationError("restore failed: \(problems)")
                 }
             }
-            if snapshotFirst {
-                try timeRestore()
+            func plainPair() throws {
+                Plain.settle()
+                write.append(try Plain.writeAndSync(boundPath, bytes: bytes))
+                try Plain.dropCache(boundPath)
+                Plain.settle()
                 read.append(try Plain.read(boundPath))
+            }
+            if round % 2 == 0 {
+                try stepdPair()
+                try plainPair()
             } else {
-                read.append(try Plain.read(boundPath))
-                try timeRestore()
+                try plainPair()
+                try stepdPair()
             }
         }
         let mb = Double(bytes) / 1e6
@@ -100,6 +104,10 @@ struct SnapshotBench: ParsableCommand {
         print("  restore (read, verify CRC, load, cold cache):         \(rate(restore))")
         print("  plain read of as many bytes, cold cache:              \(rate(read))")
         print("    restore at \(pct(restoreOfBound)) of the plain read's bandwidth")
+        if verbose {
+            func list(_ xs: [Double]) -> String { xs.map { fmt($0, 2) }.joined(separator: " ") }
+            print("  per round (s): snapshot \(list(snapshot))\n                 write    \(list(write))\n                 restore  \(list(restore))\n                 read     \(list(read))")
+        }
         print("  resident memory: steady \(fmt(Double(steady) / 1e9, 2)) GB, peak during a snapshot \(fmt(Double(peaks.sorted()[peaks.count / 2]) / 1e9, 2)) GB"
               + " = \(fmt(median(peakOfSteady), 3))x (\(fmt(peakOfSteady.min()!, 3))–\(fmt(peakOfSteady.max()!, 3)))\(peakWasReset ? "" : " [peak since start: /proc/self/clear_refs refused]")")
     }
@@ -142,6 +150,13 @@ private enum Plain {
             if n == 0 { break }
         }
         return Date().timeIntervalSince(t0)
+    }
+
+    /// Lets the file system finish what earlier operations left (journal commits, the discards
+    /// of freed blocks: this ext4 is mounted with `discard`), so they are not billed to the next.
+    static func settle() {
+        sync()
+        usleep(300_000)
     }
 
     /// Drops a written (and fsynced, so clean) file's pages from the page cache.
