@@ -38,7 +38,11 @@ struct SnapshotBench: ParsableCommand {
                                "params": [["name": "w", "shape": [.number(Double(params))], "init": ["type": "normal", "std": 0.02, "seed": 1]]]]
         let (config, inits) = try SessionConfig.parse(body)
         let session = Session(id: "bench", config: config, inits: inits)
-        try [Float](repeating: 0.001, count: params).withUnsafeBytes { grads in
+        // Random gradients, so the optimizer state is as varied as in training (a constant
+        // gradient would make exp_avg and exp_avg_sq constant, and a disk that compresses or
+        // deduplicates would flatter the snapshot).
+        var random = SplitMix64(seed: 2)
+        try (0..<params).map { _ in Float(random.unit() - 0.5) * 2e-3 }.withUnsafeBytes { grads in
             let upload = try session.beginUpload(dtype: .f32)
             try upload.write(grads)
             _ = try session.submit(upload)
@@ -117,20 +121,27 @@ struct SnapshotBench: ParsableCommand {
 private enum Plain {
     static let chunk = 1 << 20
 
-    /// Writes `bytes` bytes in 1 MiB writes from one buffer, fsyncs, closes; returns seconds.
+    /// Writes `bytes` bytes in 1 MiB writes from one buffer to a new file at `path`, fsyncs,
+    /// closes; returns seconds. Like a snapshot, it makes a new file (the old one is removed
+    /// first, untimed) of bytes that do not repeat: the buffer is random and every 4 KiB of it
+    /// is stamped with its position before it is written, so no layer below can deduplicate.
     static func writeAndSync(_ path: String, bytes: Int) throws -> Double {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
-        for i in 0..<chunk { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+        var random = SplitMix64(seed: UInt64(bytes))
+        for i in stride(from: 0, to: chunk, by: 8) { buffer.storeBytes(of: random.next(), toByteOffset: i, as: UInt64.self) }
+        unlink(path)
+        _ = sync()
         let t0 = Date()
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ValidationError("open \(path): errno \(errno)") }
         defer { close(fd) }
-        var left = bytes
-        while left > 0 {
-            let n = Glibc.write(fd, buffer.baseAddress!, min(chunk, left))
+        var at = 0
+        while at < bytes {
+            for page in stride(from: 0, to: chunk, by: 4096) { buffer.storeBytes(of: UInt64(at + page), toByteOffset: page, as: UInt64.self) }
+            let n = Glibc.write(fd, buffer.baseAddress!, min(chunk, bytes - at))
             guard n > 0 else { throw ValidationError("write \(path): errno \(errno)") }
-            left -= n
+            at += n
         }
         guard fsync(fd) == 0 else { throw ValidationError("fsync \(path): errno \(errno)") }
         return Date().timeIntervalSince(t0)
