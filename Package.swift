@@ -46,10 +46,12 @@ let package = Package(
                 swiftSettings: kernelSettings),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
         .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),
+        // The safetensors codec (streaming read and write, CRC-32C); no sessions, no snapshots.
+        .target(name: "StepTensors", dependencies: ["StepJSON", "CStepIntrinsics"]),
         // A minimal HTTP/1.1 client over a loopback socket (no domain types): the HTTP
         // benchmark's and the socket conformance layer's.
         .target(name: "StepHTTPClient"),
-        .target(name: "StepStore", dependencies: ["StepCore", "StepJSON"]),
+        .target(name: "StepStore", dependencies: ["StepCore", "StepTensors", "StepJSON"]),
         // HTTP over libmicrohttpd with no domain types: heads, bodies, responses, the router,
         // problem+json, limits, TLS, metrics text. The application builds on it.
         .target(name: "StepHTTP", dependencies: [
@@ -61,7 +63,7 @@ let package = Package(
         .target(name: "StepHTTPTesting", dependencies: ["StepHTTP", "StepJSON"]),
         // The application: sessions, steps, params, checkpoints, snapshots, tenants.
         .target(name: "StepServer", dependencies: [
-            "StepHTTP", "StepCore", "StepStore", "StepJSON",
+            "StepHTTP", "StepCore", "StepStore", "StepTensors", "StepJSON",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -71,7 +73,7 @@ let package = Package(
             "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels",
         ]),
         .executableTarget(name: "stepd", dependencies: [
-            "StepServer", "StepHTTP", "StepStore", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
+            "StepServer", "StepHTTP", "StepStore", "StepTensors", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -81,7 +83,7 @@ let package = Package(
         // libFuzzer's LLVMFuzzerRunDriver, which SwiftPM's `--defsym main=...` linking needs.
         .target(name: "StepFuzzDriver", path: "Fuzz/Driver"),
         .executableTarget(name: "stepd-fuzz", dependencies: [
-            "StepFuzzDriver", "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepCore", "StepJSON", "StepKernels",
+            "StepFuzzDriver", "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepJSON", "StepKernels",
         ], path: "Fuzz/Harnesses"),
         // Test-only: the conformance cases' location and what every layer's tests check about
         // them besides passing (which cases may be "not yet", and that their reason is real).
@@ -90,9 +92,12 @@ let package = Package(
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepJSONTests", dependencies: ["StepJSON"]),
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON"]),
-        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepCore"]),
+        // Test helpers (temporary directories, hand-built files) for the codec's and the store's tests.
+        .target(name: "StepTensorsTesting", dependencies: ["StepTensors"], path: "Tests/StepTensorsTesting"),
+        .testTarget(name: "StepTensorsTests", dependencies: ["StepTensors", "StepTensorsTesting"]),
+        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore"]),
         .testTarget(name: "StepServerTests", dependencies: [
-            "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepCore", "StepKernels", "StepJSON", "StepConformance",
+            "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
             "StepConformanceHTTP", "StepConformanceTesting",
         ]),
     ],

@@ -3,6 +3,7 @@ import StepHTTPTesting
 import StepCore
 import StepServer
 import StepStore
+import StepTensors
 
 /// The input as a whole-session checkpoint (a safetensors file written by
 /// `SessionCheckpoint.writer`), restored the two ways stepd restores one:

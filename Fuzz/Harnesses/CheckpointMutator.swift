@@ -1,6 +1,7 @@
 import StepFuzzDriver
 import StepKernels
 import StepStore
+import StepTensors
 
 /// A structure-aware mutator for checkpoints. libFuzzer's byte mutations alone rarely get past a
 /// checksum or keep the header's length prefix right, and the bugs that matter sit behind both,

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import StepFuzzDriver
 import StepStore
+import StepTensors
 
 /// The input as a safetensors file, read the three ways stepd reads one: from memory (a
 /// checkpoint upload), and from a file through mmap (snapshot restore) and through pread. Every

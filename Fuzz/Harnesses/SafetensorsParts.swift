@@ -1,4 +1,5 @@
 import StepStore
+import StepTensors
 
 /// A safetensors file taken apart into its metadata and tensors, to be put back together after
 /// a change: the checkpoint mutator and the seed generator edit metadata this way and get a

@@ -4,6 +4,7 @@ import Foundation
 import StepCore
 import StepJSON
 import StepStore
+import StepTensors
 
 /// `stepd-fuzz seeds DIR` writes the binary seeds: DIR/checkpoint (real checkpoints from
 /// `SessionCheckpoint.writer`, with and without the checksum, and copies whose metadata sits at

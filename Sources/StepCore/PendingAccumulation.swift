@@ -20,7 +20,12 @@ struct PendingAccumulation {
 
     /// A copy for a snapshot; nil when nothing is pending.
     var captured: PendingContributions? {
-        seen.isEmpty ? nil : PendingContributions(sum: sum.copy(), seen: seen.sorted { ($0.worker, $0.microBatch) < ($1.worker, $1.microBatch) },
+        live.map { p in PendingContributions(sum: p.sum.copy(), seen: p.seen, losses: p.losses, finite: p.finite) }
+    }
+
+    /// What `captured` holds, but with the session's own sum buffer (for `SessionSnapshot`).
+    var live: PendingContributions? {
+        seen.isEmpty ? nil : PendingContributions(sum: sum, seen: seen.sorted { ($0.worker, $0.microBatch) < ($1.worker, $1.microBatch) },
                                                   losses: losses, finite: finite)
     }
 

@@ -50,7 +50,7 @@ public final class Session: @unchecked Sendable {
 
     /// Rebuilds a session from a snapshot or checkpoint, checking the buffers fit the config.
     public convenience init(restoring image: SessionImage, parallel: Parallel = .machine) throws(SessionError) {
-        let (config, _) = try SessionConfig.parse(image.config)
+        let config = image.config
         let n = config.layout.count
         guard image.state.params.count == n else {
             throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
@@ -63,10 +63,10 @@ public final class Session: @unchecked Sendable {
         for (group, values) in image.state.scalars where values.count != scalarCount || !config.groups.contains(where: { $0.name == group }) {
             throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected \(scalarCount) scalars of a group of this config")
         }
-        self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel)
+        self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel,
+                  lastParamNorm: image.history.last?.paramNorm)
         _step = image.step
         for r in image.history { history.append(r) }
-        lastParamNorm = image.history.last?.paramNorm ?? lastParamNorm
         _version = image.version
         if let p = image.pending {
             let acc = config.accumulation
@@ -81,14 +81,17 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    private init(id: String, config: SessionConfig, state: OptimizerState, tenant: String?, parallel: Parallel) {
+    /// `lastParamNorm`: the history's last record's, when there is one (then the parameters need
+    /// not be read again).
+    private init(id: String, config: SessionConfig, state: OptimizerState, tenant: String?, parallel: Parallel, lastParamNorm: Double?) {
         self.id = id
         self.tenant = tenant
         self.parallel = parallel
         _config = config
         self.state = state
         history = StepHistory(capacity: config.historyCapacity)
-        lastParamNorm = GradientNorm.sumOfSquares(state.params.pointer, count: config.layout.count, parallel: parallel).squareRoot()
+        self.lastParamNorm = lastParamNorm
+            ?? GradientNorm.sumOfSquares(state.params.pointer, count: config.layout.count, parallel: parallel).squareRoot()
     }
 
     @inline(__always)
@@ -519,8 +522,31 @@ public final class Session: @unchecked Sendable {
     }
 
     private func captureLocked(historyTail: Int) -> SessionImage {
-        SessionImage(id: id, config: _config.json, step: _step, state: state.copy(), history: history.last(historyTail),
+        SessionImage(id: id, config: _config, step: _step, state: state.copy(), history: history.last(historyTail),
                      version: _version, pending: pending?.captured, tenant: tenant)
+    }
+
+    // MARK: Copy-free snapshots (SessionSnapshot)
+
+    /// Runs `body` under the lock with whether the session is retired.
+    func withLock<R>(_ body: (_ retired: Bool) throws -> R) rethrows -> R {
+        try locked { try body(retired) }
+    }
+
+    /// `captureLocked` without copying a buffer: the image's state and pending sum are the
+    /// session's own buffers (the small parts are copies).
+    func liveImageLocked(historyTail: Int) -> SessionImage {
+        SessionImage(id: id, config: _config, step: _step,
+                     state: OptimizerState(params: state.params, roles: state.roles, scalars: state.scalars),
+                     history: history.last(historyTail), version: _version, pending: pending?.live, tenant: tenant)
+    }
+
+    /// Runs `body` under the lock if the session is live and still at `version`.
+    func whileAt<R>(version: UInt64, _ body: () throws -> R) throws -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !retired, _version == version else { throw SessionSnapshot.Changed(id: id, version: version) }
+        return try body()
     }
 }
 

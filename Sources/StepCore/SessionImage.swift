@@ -1,11 +1,15 @@
 import StepJSON
 import StepKernels
 
-/// A consistent copy of everything a session is, taken under its lock and then written to disk
-/// or sent as a checkpoint without holding the lock.
+/// Everything a session is, at one version: what a checkpoint or snapshot file holds, and what
+/// `Session(restoring:)` rebuilds from. `Session.capture()` makes one with copies of the buffers;
+/// a `SessionSnapshot` holds one whose buffers are the session's own (see there); a checkpoint
+/// read from a file makes one with buffers of its own.
 public struct SessionImage: @unchecked Sendable {
     public var id: String
-    public var config: JSONValue
+    /// Typed and validated: whoever made the image parsed it once (a checkpoint's
+    /// `__metadata__.config` is parsed by `SessionCheckpoint`); its JSON is `config.json`.
+    public var config: SessionConfig
     public var step: Int
     public var state: OptimizerState
     public var history: [StepRecord]
@@ -17,7 +21,7 @@ public struct SessionImage: @unchecked Sendable {
     /// The owning tenant (`Session.tenant`).
     public var tenant: String?
 
-    public init(id: String, config: JSONValue, step: Int, state: OptimizerState, history: [StepRecord], version: UInt64,
+    public init(id: String, config: SessionConfig, step: Int, state: OptimizerState, history: [StepRecord], version: UInt64,
                 pending: PendingContributions? = nil, tenant: String? = nil) {
         self.id = id; self.config = config; self.step = step; self.state = state; self.history = history; self.version = version
         self.pending = pending

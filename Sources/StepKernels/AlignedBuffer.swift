@@ -14,6 +14,18 @@ public final class AlignedBuffer: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
+    /// A buffer whose values are whatever the memory held, for a caller that writes every one
+    /// of them before anything reads it: a restore reading a file straight into it. Its pages
+    /// are then first touched by that write (which the kernel overlaps with reading ahead) and
+    /// not by a zero fill before it, which on a VM, where first touches are slow, costs as much
+    /// as reading the file.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "AlignedBuffer count must be >= 0, got \(count)")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: AlignedBuffer.alignment)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
     public convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { src in

@@ -2,6 +2,7 @@ import StepHTTP
 import StepCore
 import StepJSON
 import StepStore
+import StepTensors
 
 /// Whole-session checkpoints as safetensors (`SessionCheckpoint`): download, restore in place,
 /// and create a new session from one, on this server or another.
@@ -44,7 +45,7 @@ extension StepService {
         } catch {
             throw HTTPError.unprocessable(field: "body", detail: "not a valid stepd checkpoint: \(error)")
         }
-        let (config, _) = try SessionCheckpoint.config(of: file)
+        let config = try SessionCheckpoint.config(of: file)
         let targetID = id ?? file.metadata["session_id"]
         var tenant = principal.tenant
         if principal.role == .admin, let own = file.metadata["tenant"] {
@@ -53,8 +54,8 @@ extension StepService {
             }
             tenant = own
         }
-        let build: (String) throws -> Session = { [parallel, tenant] id in
-            var image = try SessionCheckpoint.image(from: file, id: id)
+        let build: (String) throws -> Session = { [parallel, tenant, config] id in
+            var image = try SessionCheckpoint.image(from: file, id: id, config: config)
             image.tenant = tenant
             return try Session(restoring: image, parallel: parallel)
         }

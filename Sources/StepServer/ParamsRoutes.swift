@@ -2,6 +2,7 @@ import StepHTTP
 import StepCore
 import StepJSON
 import StepStore
+import StepTensors
 
 /// `GET/PUT /v1/sessions/{id}/params` in the three tensor encodings. The ETag is the step.
 /// `GET ...?view=NAME` reads one of the optimizer's views instead (ASGD's `average`,

@@ -71,16 +71,6 @@ public final class SessionRegistry: @unchecked Sendable {
         budget = ByteBudget(limit: limits.maxParamBytes)
     }
 
-    /// 1–64 of `A-Za-z0-9._-`, not starting with a dot: safe as a file name and in a URL.
-    public static func isSafeID(_ id: String) -> Bool {
-        let u = Array(id.utf8)
-        guard (1...64).contains(u.count), u[0] != UInt8(ascii: ".") else { return false }
-        return u.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
-                || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
-        }
-    }
-
     public static func newID() -> String {
         String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
     }
@@ -126,8 +116,8 @@ public final class SessionRegistry: @unchecked Sendable {
     public func create(id: String?, config: SessionConfig, tenant: String? = nil, quota: TenantQuota = .unlimited,
                        make: (String) throws -> Session) throws -> Session {
         let id = id ?? SessionRegistry.newID()
-        guard SessionRegistry.isSafeID(id) else {
-            throw HTTPError.unprocessable(field: "id", detail: "session id \"\(id.prefix(80))\" is not a safe name: 1–64 of A-Z a-z 0-9 . _ -, not starting with a dot")
+        guard SessionID.isValid(id) else {
+            throw HTTPError.unprocessable(field: "id", detail: "session id \"\(id.prefix(80))\" is not a safe name: \(SessionID.expectation)")
         }
         let bytes = config.residentBytes
         try lock.withLock {

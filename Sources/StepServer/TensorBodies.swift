@@ -2,6 +2,7 @@ import StepHTTP
 import StepCore
 import StepJSON
 import StepStore
+import StepTensors
 
 /// The three tensor encodings of request and response bodies (DESIGN.md): JSON for small
 /// models and curl, raw little-endian float32 in declared order, and safetensors.

@@ -2,6 +2,7 @@ import Foundation
 import StepCore
 import StepJSON
 import StepKernels
+import StepTensors
 
 /// A whole session as one safetensors file: the snapshot format and the checkpoint download.
 ///
@@ -18,7 +19,7 @@ public enum SessionCheckpoint {
 
     /// The writer borrows the image's buffers: keep `image` alive until writing is done.
     public static func writer(_ image: SessionImage) throws -> SafetensorsWriter {
-        let (config, _) = try SessionConfig.parse(image.config)
+        let config = image.config
         var tensors: [SafetensorsWriter.Tensor] = []
         for t in config.layout.tensors {
             tensors.append(.init(name: "params.\(t.name)", shape: t.shape,
@@ -39,7 +40,7 @@ public enum SessionCheckpoint {
             "session_id": image.id,
             "step": String(image.step),
             "version": String(image.version),
-            "config": image.config.text,
+            "config": config.json.text,
             "history": JSONValue.array(image.history.map(\.json)).text,
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
@@ -51,7 +52,7 @@ public enum SessionCheckpoint {
 
     /// The session config a checkpoint declares, parsed and validated like a create's. Cheap
     /// (no tensor is touched), so a server can check its limits before `image` allocates.
-    public static func config(of file: SafetensorsFile) throws -> (config: SessionConfig, json: JSONValue) {
+    public static func config(of file: SafetensorsFile) throws -> SessionConfig {
         let meta = file.metadata
         guard meta["format"] == format else {
             throw SessionError.invalid(field: "__metadata__.format", detail: "expected \"\(format)\", got \(meta["format"].map { "\"\($0.prefix(80))\"" } ?? "nothing")")
@@ -63,7 +64,7 @@ public enum SessionCheckpoint {
         do { configJSON = try JSONParser.parse(configText) } catch {
             throw SessionError.invalid(field: "__metadata__.config", detail: "is not JSON: \(error)")
         }
-        return (try SessionConfig.parse(configJSON).0, configJSON)
+        return try SessionConfig.parse(configJSON).0
     }
 
     /// Reads a checkpoint back. Everything is checked before anything is allocated, whether or
@@ -71,10 +72,28 @@ public enum SessionCheckpoint {
     /// that whoever wrote them was honest): every number in the metadata is range-checked, and
     /// every tensor must be one this config has, F32 with exactly its declared shape. Buffers
     /// are then at most as large as the file itself.
-    /// - Parameter id: the id to give the session (a PUT's path); defaults to the file's own.
-    public static func image(from file: SafetensorsFile, id: String? = nil) throws -> SessionImage {
+    /// - Parameters:
+    ///   - id: the id to give the session (a PUT's path); defaults to the file's own.
+    ///   - config: `config(of: file)`, if the caller has it already (it checked limits against
+    ///     it), so the metadata's config is parsed once.
+    ///   - verifyingChecksum: require the file's checksum and check it while the tensors are
+    ///     read (one pass; a snapshot restore). Without it the checksum is not looked at.
+    public static func image(from file: SafetensorsFile, id: String? = nil, config: SessionConfig? = nil,
+                             verifyingChecksum: Bool = false) throws -> SessionImage {
+        do {
+            return try decode(file, id: id, config: config, verifyingChecksum: verifyingChecksum)
+        } catch let error where verifyingChecksum && !(error is SafetensorsError) {
+            // The metadata is checked before the data is read (and the checksum with it): a file
+            // refused for its metadata may simply be damaged, and then that is what to report.
+            try file.verifyChecksum()
+            throw error
+        }
+    }
+
+    private static func decode(_ file: SafetensorsFile, id: String?, config: SessionConfig?,
+                               verifyingChecksum: Bool) throws -> SessionImage {
         let meta = file.metadata
-        let (config, configJSON) = try Self.config(of: file)
+        let config = try config ?? Self.config(of: file)
         guard let stepText = meta["step"], let step = Int(stepText), (0...maxStep).contains(step) else {
             throw SessionError.invalid(field: "__metadata__.step", detail: "expected an integer in 0...\(maxStep), got \(meta["step"].map { "\"\($0.prefix(40))\"" } ?? "nothing")")
         }
@@ -144,23 +163,30 @@ public enum SessionCheckpoint {
             }
         }
 
-        func load(_ prefix: String, _ suffix: String) throws -> AlignedBuffer {
-            let buffer = AlignedBuffer(count: n)
+        // Buffers first, then one pass over the file reading every tensor into its place (and,
+        // when asked, checking the checksum on the way).
+        // Every value of these is read from the file (the tensors tile each buffer), so they
+        // start uninitialized: their pages are first touched by the reads.
+        let params = AlignedBuffer(uninitializedCount: n)
+        let roles = presentRoles.map { role in (name: role, buffer: AlignedBuffer(uninitializedCount: n)) }
+        let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
+        var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
+        func place(_ buffer: AlignedBuffer, _ prefix: String, _ suffix: String) {
             for t in config.layout.tensors {
-                let info = file.tensor(named: "\(prefix)\(t.name)\(suffix)")!
-                try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4))
+                destinations["\(prefix)\(t.name)\(suffix)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4)
             }
-            return buffer
         }
-        let params = try load("params.", "")
-        let roles = try presentRoles.map { role in (name: role, buffer: try load("state.", ".\(role)")) }
+        place(params, "params.", "")
+        for (role, buffer) in roles { place(buffer, "state.", ".\(role)") }
+        if let sum { destinations["accumulation.sum"] = UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4) }
+        try withExtendedLifetime((params, roles, sum)) {
+            _ = try file.load(verifyingChecksum: verifyingChecksum) { destinations[$0.name] }
+        }
         var pending: PendingContributions? = nil
-        if let pendingJSON, let info = file.tensor(named: "accumulation.sum") {
-            let sum = AlignedBuffer(count: n)
-            try file.copyBytes(of: info, into: UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4))
+        if let pendingJSON, let sum {
             pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
-        return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: configJSON, step: step,
+        return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: config, step: step,
                             state: OptimizerState(params: params, roles: roles, scalars: scalars), history: history,
                             version: version, pending: pending, tenant: tenant)
     }

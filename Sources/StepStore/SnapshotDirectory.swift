@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import StepCore
+import StepTensors
 
 /// The on-disk home of all sessions' snapshots under a data directory:
 ///
@@ -32,20 +34,14 @@ public struct SnapshotDirectory: Sendable {
 
     public var sessionsDirectory: String { "\(dataDirectory)/sessions" }
 
-    /// Session ids become directory names, so they are restricted to a portable file-name
-    /// alphabet and may not start with a dot (which would also hide them, and allow `..`).
-    public static func isValidSessionID(_ id: String) -> Bool {
-        guard (1...128).contains(id.utf8.count), id.utf8.first != UInt8(ascii: ".") else { return false }
-        return id.utf8.allSatisfy { c in
-            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
-                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
-                || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
-        }
-    }
+    /// Session ids become directory names: `SessionID`'s rule (StepCore), the API's own, keeps
+    /// them to a portable file-name alphabet without a leading dot (which would hide them, and
+    /// allow `..`). Directories under other names are not sessions and are left alone.
+    public static func isValidSessionID(_ id: String) -> Bool { SessionID.isValid(id) }
 
     public func directory(of sessionID: String) throws -> String {
         guard Self.isValidSessionID(sessionID) else {
-            throw StoreIOError("validate session id (letters, digits, . _ -; not starting with .)", path: sessionID, code: EINVAL)
+            throw FileIOError("validate session id (\(SessionID.expectation))", path: sessionID, code: EINVAL)
         }
         return "\(sessionsDirectory)/\(sessionID)"
     }
@@ -81,24 +77,36 @@ public struct SnapshotDirectory: Sendable {
     public struct WriteResult: Sendable {
         public let entry: SnapshotEntry
         public let pruned: [SnapshotEntry]
-        public let pruneErrors: [StoreIOError]
+        public let pruneErrors: [FileIOError]
     }
 
     /// Writes a new snapshot of `sessionID` at `step` durably (`SnapshotWriter`), then prunes to
     /// the newest `keep`. `body` writes the file's contents from position 0.
     public func write(session sessionID: String, step: Int, unixMillis: Int64 = SnapshotDirectory.now(),
                       _ body: (OutputFile) throws -> Void) throws -> WriteResult {
+        try write(session: sessionID, unixMillis: unixMillis) { file in
+            try body(file)
+            return step
+        }
+    }
+
+    /// `write(session:step:)` where `body` says which step it wrote (it returns it), for a
+    /// writer that learns the step only as it writes (`SessionSnapshot`): the file is named
+    /// after it once the contents are complete.
+    public func write(session sessionID: String, unixMillis: Int64 = SnapshotDirectory.now(),
+                      _ body: (OutputFile) throws -> Int) throws -> WriteResult {
         let dir = try directory(of: sessionID)
         try Self.makeDirectory(sessionsDirectory, parent: dataDirectory, createParent: true)
         try Self.makeDirectory(dir, parent: sessionsDirectory, createParent: false)
         let existing = try snapshots(of: sessionID)
         let sequence = (existing.first?.sequence ?? 0) + 1
-        let path = "\(dir)/\(SnapshotEntry.fileName(sequence: sequence, step: step, unixMillis: unixMillis))"
         var size = 0
-        try SnapshotWriter.write(to: path) { file in
-            try body(file)
+        var step = 0
+        let path = try SnapshotWriter.write(in: dir, tempPrefix: SnapshotEntry.tempPrefix(sequence: sequence)) { file in
+            step = try body(file)
             var st = stat()
             if fstat(file.descriptor, &st) == 0 { size = Int(st.st_size) }
+            return SnapshotEntry.fileName(sequence: sequence, step: step, unixMillis: unixMillis)
         }
         let entry = SnapshotEntry(sessionID: sessionID, path: path, sequence: sequence, step: step,
                                   unixMillis: unixMillis, byteCount: size)
@@ -116,19 +124,19 @@ public struct SnapshotDirectory: Sendable {
     /// Deletes all but the newest `keep` snapshots, and temp files left by interrupted writes.
     /// Files are not verified first (that would mean reading them all): called right after a
     /// successful durable write, the newest file is known good, which is what matters.
-    public func prune(session sessionID: String, keep: Int) -> (pruned: [SnapshotEntry], errors: [StoreIOError]) {
+    public func prune(session sessionID: String, keep: Int) -> (pruned: [SnapshotEntry], errors: [FileIOError]) {
         let dir: String
         let entries: [SnapshotEntry]
         do {
             dir = try directory(of: sessionID)
             entries = try snapshots(of: sessionID)
-        } catch let e as StoreIOError {
+        } catch let e as FileIOError {
             return ([], [e])
         } catch {
-            return ([], [StoreIOError("prune", path: sessionID, code: EIO)])
+            return ([], [FileIOError("prune", path: sessionID, code: EIO)])
         }
         var pruned: [SnapshotEntry] = []
-        var errors: [StoreIOError] = []
+        var errors: [FileIOError] = []
         for e in entries.dropFirst(max(1, keep)) {
             if unlink(e.path) == 0 { pruned.append(e) } else { errors.append(.current("unlink", path: e.path)) }
         }
@@ -195,9 +203,9 @@ public struct SnapshotDirectory: Sendable {
         guard Self.isDirectory(dir) else { return false }
         for name in try Self.names(in: dir, missingIsEmpty: true) {
             let path = "\(dir)/\(name)"
-            if unlink(path) != 0 { throw StoreIOError.current("unlink", path: path) }
+            if unlink(path) != 0 { throw FileIOError.current("unlink", path: path) }
         }
-        if rmdir(dir) != 0 { throw StoreIOError.current("rmdir", path: dir) }
+        if rmdir(dir) != 0 { throw FileIOError.current("rmdir", path: dir) }
         try SnapshotWriter.syncDirectory(sessionsDirectory)
         return true
     }
@@ -219,14 +227,14 @@ public struct SnapshotDirectory: Sendable {
     static func names(in dir: String, missingIsEmpty: Bool) throws -> [String] {
         guard let d = opendir(dir) else {
             if missingIsEmpty && errno == ENOENT { return [] }
-            throw StoreIOError.current("open directory", path: dir)
+            throw FileIOError.current("open directory", path: dir)
         }
         defer { closedir(d) }
         var out: [String] = []
         while true {
             errno = 0
             guard let ent = readdir(d) else {
-                if errno != 0 { throw StoreIOError.current("read directory", path: dir) }
+                if errno != 0 { throw FileIOError.current("read directory", path: dir) }
                 break
             }
             let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
@@ -245,7 +253,7 @@ public struct SnapshotDirectory: Sendable {
         }
         if mkdir(path, 0o755) != 0 {
             if errno == EEXIST && isDirectory(path) { return }
-            throw StoreIOError.current("mkdir", path: path)
+            throw FileIOError.current("mkdir", path: path)
         }
         try SnapshotWriter.syncDirectory(parent)
     }

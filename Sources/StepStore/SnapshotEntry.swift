@@ -31,6 +31,12 @@ public struct SnapshotEntry: Sendable, Equatable, CustomStringConvertible {
         "\(prefix)\(pad(sequence, 12))-step-\(pad(step, 12))-\(pad(Int(unixMillis), 13))\(suffix)"
     }
 
+    /// What the temp file of snapshot `sequence` starts with (after its dot), before the step
+    /// it holds, and so its name, is known.
+    static func tempPrefix(sequence: Int) -> String {
+        "\(prefix)\(pad(sequence, 12))\(suffix)"
+    }
+
     /// (sequence, step, unixMillis) from a file name, or nil if it is not a snapshot's.
     static func parse(fileName name: String) -> (sequence: Int, step: Int, unixMillis: Int64)? {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }

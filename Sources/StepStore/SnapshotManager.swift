@@ -2,12 +2,24 @@ import Dispatch
 import Foundation
 import StepCore
 import StepKernels
+import StepTensors
 
 /// Decides when sessions are written to disk and writes them: every N steps and/or every T
 /// seconds (server defaults, overridable per session), on demand, and for every changed
 /// session at shutdown. Writes of one session go through its own serial queue, so they never
-/// overlap and never stall other sessions; a step waits only for `Session.capture()`'s copy,
-/// except with `every_steps: 1`, where it waits until the snapshot is durable.
+/// overlap and never stall other sessions.
+///
+/// A snapshot is written straight from the session's live buffers, never from a copy, so it
+/// costs no memory beyond one block (`SafetensorsWriter.chunk`), and the file is always one
+/// consistent version of the session:
+/// 1. Optimistically, block by block, each block read under the session lock only if the session
+///    is still at the version the header describes (`SessionSnapshot.whileUnchanged`). Steps and
+///    reads go on between blocks. If anything changed the session meanwhile, the partial temp
+///    file is thrown away (it was never renamed over anything) and:
+/// 2. Exclusively: the session lock is held from taking the header to the last byte written
+///    (into the page cache), so a step waits for that much, but not for the fsync, the rename or
+///    the directory's fsync, which follow with the lock released. This one always completes.
+/// With `every_steps: 1` the step's request waits until the snapshot is durable either way.
 public final class SnapshotManager: @unchecked Sendable {
     public struct Policy: Sendable {
         public var everySteps: Int
@@ -52,6 +64,11 @@ public final class SnapshotManager: @unchecked Sendable {
         self.log = log
     }
 
+    /// Optimistic snapshots abandoned because the session changed while they were written
+    /// (each was then written exclusively). For tests and the curious.
+    public var overtakenSnapshots: Int { lock.withLock { overtaken } }
+    private var overtaken = 0
+
     /// A full or unwritable disk, as last seen (for the log and metrics; it names the session
     /// and step); nil once a write succeeds again.
     public var storageProblem: String? { lock.withLock { lastProblem } }
@@ -81,7 +98,9 @@ public final class SnapshotManager: @unchecked Sendable {
         let restores: [SnapshotRestore<SessionImage>]
         do {
             restores = try directory.restoreAll { entry in
-                try SessionCheckpoint.image(from: try SnapshotDirectory.openVerified(entry), id: entry.sessionID)
+                // One pass over the file: read into the new buffers, checksummed on the way.
+                try SessionCheckpoint.image(from: try SafetensorsFile(path: entry.path, access: .read), id: entry.sessionID,
+                                            verifyingChecksum: true)
             }
         } catch {
             return ([], ["cannot list \(directory.sessionsDirectory): \(error)"])
@@ -198,27 +217,75 @@ public final class SnapshotManager: @unchecked Sendable {
     /// or replaced: its last change raced the DELETE, and writing it would bring it back.
     @discardableResult
     private func write(_ s: Session, _ t: Track) throws -> SnapshotEntry? {
-        guard !lock.withLock({ t.deleted }), let image = s.captureIfLive() else { return nil }
+        guard !lock.withLock({ t.deleted }) else { return nil }
+        var step = s.step
         do {
-            let writer = try SessionCheckpoint.writer(image)
-            let result = try withExtendedLifetime(image) {
-                try directory.write(session: s.id, step: image.step, writer)
+            let written: Written
+            do {
+                guard let w = try write(s, exclusive: false, step: &step) else { return nil }
+                written = w
+            } catch is SessionSnapshot.Changed {
+                lock.withLock { overtaken += 1 }
+                guard let w = try write(s, exclusive: true, step: &step) else { return nil }
+                written = w
             }
-            for e in result.pruneErrors { log("pruning old snapshots of \(s.id): \(e)") }
+            for e in written.result.pruneErrors { log("pruning old snapshots of \(s.id): \(e)") }
             lock.withLock {
-                t.writtenVersion = image.version
-                t.writtenStep = image.step
+                t.writtenVersion = written.version
+                t.writtenStep = written.result.entry.step
                 t.writtenAt = Date()
                 lastProblem = nil
             }
-            return result.entry
+            return written.result.entry
         } catch {
-            log("snapshot of session \(s.id) at step \(image.step) failed: \(error)")
-            let reason = (error as? StoreIOError).map { "\($0.operation) failed: \($0.reason) (errno \($0.code))" }
+            log("snapshot of session \(s.id) at step \(step) failed: \(error)")
+            let reason = (error as? FileIOError).map { "\($0.operation) failed: \($0.reason) (errno \($0.code))" }
                 ?? "the snapshot could not be written (see the server log)"
-            let failure = Failure(sessionID: s.id, step: image.step, reason: reason)
+            let failure = Failure(sessionID: s.id, step: step, reason: reason)
             lock.withLock { lastProblem = failure.description }
             throw failure
+        }
+    }
+
+    private struct Written {
+        let result: SnapshotDirectory.WriteResult
+        let version: UInt64
+    }
+
+    /// Thrown inside a write to abandon it (and its temp file) for a retired session.
+    private struct Retired: Error {}
+
+    /// One attempt: optimistic (throws `SessionSnapshot.Changed` if the session moved on while
+    /// it wrote) or exclusive. nil for a retired session. `step` is set to the step written.
+    private func write(_ s: Session, exclusive: Bool, step: inout Int) throws -> Written? {
+        var version: UInt64 = 0
+        var stepWritten = step
+        defer { step = stepWritten }
+        func stream(_ view: SessionSnapshot, to file: OutputFile, guarded: Bool) throws -> Int {
+            version = view.image.version
+            stepWritten = view.image.step
+            let writer = try SessionCheckpoint.writer(view.image)
+            try withExtendedLifetime(view) {
+                if guarded {
+                    _ = try writer.write(to: file, eachBlock: { block in try view.whileUnchanged(block) })
+                } else {
+                    _ = try writer.write(to: file)
+                }
+            }
+            return view.image.step
+        }
+        do {
+            let result = try directory.write(session: s.id) { file in
+                if exclusive {
+                    guard let step = try s.withExclusiveSnapshot({ view in try stream(view, to: file, guarded: false) }) else { throw Retired() }
+                    return step
+                }
+                guard let view = s.snapshot() else { throw Retired() }
+                return try stream(view, to: file, guarded: true)
+            }
+            return Written(result: result, version: version)
+        } catch is Retired {
+            return nil
         }
     }
 }

@@ -5,6 +5,7 @@ import StepJSON
 import StepServer
 import StepStore
 import Testing
+import StepTensors
 
 /// Crafted checkpoints posted to `POST /v1/sessions` (the uploads that killed the server): each
 /// is answered 422 naming the field, nothing is created, and the server keeps serving.

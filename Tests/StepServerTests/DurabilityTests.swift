@@ -7,6 +7,7 @@ import StepKernels
 import StepServer
 import StepStore
 import Testing
+import StepTensors
 
 /// Every durability claim, tested by killing the process or breaking the disk.
 @Suite(.serialized) struct DurabilityTests {

@@ -6,6 +6,7 @@ import StepKernels
 import StepServer
 import StepStore
 import Testing
+import StepTensors
 
 /// `GET .../params?dtype=bf16|f16` sends half the bytes, rounded to nearest even as torch's
 /// `.to(torch.bfloat16)` / `.half()` do, in raw, safetensors and JSON; an unknown dtype is a 422.

@@ -6,6 +6,7 @@ import StepJSON
 import StepStore
 import Testing
 @testable import StepServer
+import StepTensors
 
 /// Every /v1 route, as each kind of caller: another tenant cannot tell a session exists, a
 /// reader reads but never writes, the owner and admins do everything.

@@ -2,6 +2,8 @@ import StepCore
 import StepJSON
 import Testing
 @testable import StepStore
+import StepTensors
+import StepTensorsTesting
 
 /// A checkpoint is untrusted input (an upload, or a file someone edited): restoring one checks
 /// every number and every tensor against the config before anything is allocated, with or

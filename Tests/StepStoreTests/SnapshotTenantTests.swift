@@ -3,6 +3,8 @@ import StepCore
 import StepJSON
 import Testing
 @testable import StepStore
+import StepTensors
+import StepTensorsTesting
 
 /// The owning tenant is part of what a snapshot restores: a restart must not hand a session to
 /// nobody (or to everybody).

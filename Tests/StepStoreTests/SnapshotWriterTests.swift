@@ -4,6 +4,8 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+import StepTensors
+import StepTensorsTesting
 
 @Suite struct SnapshotWriterTests {
     struct Boom: Error {}
@@ -66,7 +68,7 @@ import Glibc
                     }
                 }
             } catch { thrown = error }
-            let e = try #require(thrown as? StoreIOError)
+            let e = try #require(thrown as? FileIOError)
             #expect(e.code == ENOSPC && e.isNoSpace)
             #expect(e.description.contains("No space left on device"))
             #expect(e.path.hasPrefix("\(dir)/.snapshot.safetensors.tmp-"))
@@ -79,7 +81,7 @@ import Glibc
     @Test func unwritableLocationFailsNamingThePathAndErrno() throws {
         try withTemporaryDirectory { dir in
             try writeFile("\(dir)/not-a-dir", [1])
-            let e = try #require(throws: StoreIOError.self) {
+            let e = try #require(throws: FileIOError.self) {
                 try SnapshotWriter.write(to: "\(dir)/not-a-dir/s.bin") { try $0.write([1]) }
             }
             #expect(e.code == ENOTDIR)
@@ -98,7 +100,7 @@ import Glibc
             try writeFile(path, [5])
             chmod(dir, 0o555)
             defer { chmod(dir, 0o755) }
-            let e = try #require(throws: StoreIOError.self) {
+            let e = try #require(throws: FileIOError.self) {
                 try SnapshotWriter.write(to: path) { try $0.write([6]) }
             }
             #expect(e.code == EACCES)
@@ -111,7 +113,7 @@ import Glibc
             let path = "\(dir)/target"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             try writeFile("\(path)/keep", [1])
-            let e = try #require(throws: StoreIOError.self) {
+            let e = try #require(throws: FileIOError.self) {
                 try SnapshotWriter.write(to: path) { try $0.write([6]) }
             }
             #expect(e.operation == "rename")

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import StepStore
+import StepTensors
+import StepTensorsTesting
 
 /// Figures for the durability note, not pass/fail checks: run with STEPD_BENCH=1 in a release
 /// build (`swift test -c release --filter StoreBenchmarks`). STEPD_BENCH_DIR picks the disk.

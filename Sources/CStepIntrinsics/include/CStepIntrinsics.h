@@ -6,6 +6,9 @@
  * two `sqrtps` (or one `vsqrtps` with AVX) without any CPU-specific flags, so the binary stays
  * portable. The ext_vector type imports into Swift as SIMD8<Float>.
  */
+#include "stepd_crc32c.h"
+#include "stepd_writeback.h"
+
 typedef float stepd_float8 __attribute__((ext_vector_type(8)));
 
 static inline __attribute__((always_inline)) stepd_float8 stepd_sqrt8(stepd_float8 x) {

@@ -76,22 +76,40 @@ public struct SafetensorsWriter: @unchecked Sendable {
     /// file when there is a checksum: the digits are patched in with pwrite at the end).
     /// Returns the checksum, if the file has one. Does not fsync; `SnapshotWriter` does.
     @discardableResult
-    public func write(to file: OutputFile) throws(StoreIOError) -> UInt32? {
+    public func write(to file: OutputFile) throws(FileIOError) -> UInt32? {
+        try write(to: file, eachBlock: { (block) throws(FileIOError) in try block() })
+    }
+
+    /// `write(to:)` with every block of the sources read (checksummed and written) inside
+    /// `eachBlock`, which must call the block once or throw: the hook for sources that may only
+    /// be read under a lock, such as a session's live buffers (`SessionSnapshot.whileUnchanged`).
+    /// A block is at most `chunk` bytes of one source. The header and the checksum's digits go
+    /// through it too (they read no source), so whatever it throws is all this throws.
+    @discardableResult
+    public func write<E: Error>(to file: OutputFile,
+                                eachBlock: (_ block: () throws(FileIOError) -> Void) throws(E) -> Void) throws(E) -> UInt32? {
         var crc = CRC32C()
-        try file.write(headerBytes)
-        if checksumDigitsAt != nil { crc.update(headerBytes) }
+        let checksummed = checksumDigitsAt != nil
+        try eachBlock { () throws(FileIOError) in
+            try file.write(headerBytes)
+            if checksummed { crc.update(headerBytes) }
+        }
         for source in sources where source.count > 0 {
             var at = 0
             while at < source.count {
                 let piece = UnsafeRawBufferPointer(rebasing: source[at..<min(at + Self.chunk, source.count)])
-                if checksumDigitsAt != nil { crc.update(piece) }
-                try file.write(piece)
+                try eachBlock { () throws(FileIOError) in
+                    if checksummed { crc.update(piece) }
+                    try file.write(piece)
+                }
                 at += piece.count
             }
         }
         guard let digitsAt = checksumDigitsAt else { return nil }
         let digits = Array(SafetensorsChecksum.format(crc.value).utf8.suffix(8))
-        try digits.withBytes { raw throws(StoreIOError) in try file.write(raw, at: digitsAt) }
+        try eachBlock { () throws(FileIOError) in
+            try digits.withBytes { raw throws(FileIOError) in try file.write(raw, at: digitsAt) }
+        }
         return crc.value
     }
 

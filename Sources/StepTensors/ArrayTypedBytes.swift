@@ -1,5 +1,5 @@
 /// `withUnsafeBytes` that keeps a typed error: the standard library's version rethrows
-/// `any Error`, which would erase `SafetensorsError` / `StoreIOError` at every buffer access.
+/// `any Error`, which would erase `SafetensorsError` / `FileIOError` at every buffer access.
 extension Array {
     func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let r = withUnsafeBytes { raw in Result { () throws(E) in try body(raw) } }

@@ -7,7 +7,8 @@ import Darwin
 /// A failed file-system call, with the call, the path and the errno, because "snapshot failed"
 /// is useless to an operator whose disk is full while "write /data/sessions/a/...: No space left
 /// on device" tells them what to do. `/healthz` and `/metrics` can classify it with `isNoSpace`.
-public struct StoreIOError: Error, Sendable, Equatable, CustomStringConvertible {
+/// The codec's file reads and writes throw it, and so does the snapshot store above it.
+public struct FileIOError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The system call or step that failed: "open", "write", "fsync", "rename", ...
     public let operation: String
     public let path: String
@@ -20,8 +21,8 @@ public struct StoreIOError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// Captures the current `errno`; call right after the failing call.
-    static func current(_ operation: String, path: String) -> StoreIOError {
-        StoreIOError(operation, path: path, code: errno)
+    public static func current(_ operation: String, path: String) -> FileIOError {
+        FileIOError(operation, path: path, code: errno)
     }
 
     public var reason: String { String(cString: strerror(code)) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import StepStore
+@testable import StepTensors
+import StepTensorsTesting
 #if canImport(Glibc)
 import Glibc
 #endif

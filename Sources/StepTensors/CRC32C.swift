@@ -1,9 +1,12 @@
+import CStepIntrinsics
+
 /// CRC-32C (Castagnoli), the checksum that guards snapshot files against torn writes and bit
 /// rot. Castagnoli rather than the zlib polynomial because its error-detection properties are
-/// better for long messages and it is what storage systems (iSCSI, ext4, Btrfs) use, so other
-/// tools can check our files. Slicing-by-16 tables (16 KiB, L1-resident) keep it near 2 GB/s in
-/// plain Swift (slicing-by-8 measured 1.4), so checksumming an 800 MB snapshot costs a fraction
-/// of the disk write it protects.
+/// better for long messages, it is what storage systems (iSCSI, ext4, Btrfs) use, so other tools
+/// can check our files, and CPUs compute it in hardware: SSE4.2's `crc32` on x86-64 and the ARMv8
+/// CRC extension (CStepIntrinsics, `stepd_crc32c_hardware`: three interleaved streams on x86-64,
+/// well over 10 GB/s), picked at run time. Where neither exists, slicing-by-16 tables (16 KiB,
+/// L1-resident) keep it near 2 GB/s in plain Swift, still a fraction of the disk write it guards.
 public struct CRC32C: Sendable, Equatable {
     /// The running register (pre- and post-inverted as the standard requires).
     private var state: UInt32 = 0xFFFF_FFFF
@@ -13,10 +16,42 @@ public struct CRC32C: Sendable, Equatable {
     /// The checksum of everything passed to `update` so far.
     public var value: UInt32 { ~state }
 
+    /// How the register is advanced; both give the same bits (tested).
+    public enum Implementation: String, Sendable, CaseIterable {
+        /// Slicing-by-16 tables in Swift: any CPU.
+        case table
+        /// The CPU's CRC-32C instruction.
+        case hardware
+
+        /// Whether this CPU can run it.
+        public var isAvailable: Bool {
+            switch self {
+            case .table: true
+            case .hardware: CRC32C.hardwareAvailable
+            }
+        }
+    }
+
+    /// What `update` uses: the hardware where this CPU has it, else the tables. Decided once.
+    public static let preferred: Implementation = hardwareAvailable ? .hardware : .table
+
+    private static let hardwareAvailable = stepd_crc32c_hardware_available() != 0
+
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        update(bytes, using: Self.preferred)
+    }
+
+    /// `update` with a chosen implementation (which must be available), for tests and benchmarks.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer, using implementation: Implementation) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        state = CRC32C.tables.withUnsafeBufferPointer { t in
-            CRC32C.advance(state, base, bytes.count, t.baseAddress!)
+        switch implementation {
+        case .hardware:
+            precondition(Self.hardwareAvailable, "this CPU has no CRC-32C instruction")
+            state = stepd_crc32c_hardware(state, base, bytes.count)
+        case .table:
+            state = CRC32C.tables.withUnsafeBufferPointer { t in
+                CRC32C.advance(state, base, bytes.count, t.baseAddress!)
+            }
         }
     }
 
@@ -28,14 +63,14 @@ public struct CRC32C: Sendable, Equatable {
         update(Array(text.utf8))
     }
 
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, using implementation: Implementation = preferred) -> UInt32 {
         var c = CRC32C()
-        c.update(bytes)
+        c.update(bytes, using: implementation)
         return c.value
     }
 
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { checksum($0) }
+    public static func checksum(_ bytes: [UInt8], using implementation: Implementation = preferred) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0, using: implementation) }
     }
 
     /// Reflected form of the Castagnoli polynomial 0x1EDC6F41.

@@ -1,5 +1,6 @@
 import Testing
-@testable import StepStore
+@testable import StepTensors
+import StepTensorsTesting
 
 /// Strict rejection: every damaged or hand-crafted-wrong file is refused with an error that
 /// says what is wrong.

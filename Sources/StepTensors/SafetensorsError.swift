@@ -25,7 +25,7 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The checksum metadata is present but not in the form this writer produces.
     case checksumMalformed(String)
     case checksumMismatch(stored: UInt32, computed: UInt32)
-    case io(StoreIOError)
+    case io(FileIOError)
 
     public var description: String {
         switch self {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-@testable import StepStore
+@testable import StepTensors
+import StepTensorsTesting
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Both directions against the reference implementation, Python's `safetensors` package (which
 /// wraps the Rust crate): the checkpoint download must load there, and files saved there must
@@ -86,7 +90,10 @@ print("ok", sorted(keys))
                 ("empty", .f32, [0, 5], []),
                 ("big", .f32, [300_000], floatBytes(big)),
             ], metadata: ["step": "17", "config": "{\"lr\":0.001}"]) { writer in
-                try SnapshotWriter.write(to: path) { try writer.write(to: $0) }
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                #expect(fd >= 0)
+                defer { close(fd) }
+                try writer.write(to: OutputFile(descriptor: fd, path: path))
             }
             let (status, out) = try runPython(Self.readScript, [path])
             #expect(status == 0, "python could not load our file:\n\(out)")
