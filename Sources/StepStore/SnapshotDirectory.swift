@@ -92,8 +92,9 @@ public struct SnapshotDirectory: Sendable {
 
     /// `write(session:step:)` where `body` says which step it wrote (it returns it), for a
     /// writer that learns the step only as it writes (`SessionSnapshot`): the file is named
-    /// after it once the contents are complete.
-    public func write(session sessionID: String, unixMillis: Int64 = SnapshotDirectory.now(),
+    /// after it once the contents are complete. With `prune: false` older files are left for the
+    /// caller to `prune` later (the new file is durable without that).
+    public func write(session sessionID: String, unixMillis: Int64 = SnapshotDirectory.now(), prune: Bool = true,
                       _ body: (OutputFile) throws -> Int) throws -> WriteResult {
         let dir = try directory(of: sessionID)
         try Self.makeDirectory(sessionsDirectory, parent: dataDirectory, createParent: true)
@@ -110,7 +111,8 @@ public struct SnapshotDirectory: Sendable {
         }
         let entry = SnapshotEntry(sessionID: sessionID, path: path, sequence: sequence, step: step,
                                   unixMillis: unixMillis, byteCount: size)
-        let (pruned, errors) = prune(session: sessionID, keep: keep)
+        guard prune else { return WriteResult(entry: entry, pruned: [], pruneErrors: []) }
+        let (pruned, errors) = self.prune(session: sessionID, keep: keep)
         return WriteResult(entry: entry, pruned: pruned, pruneErrors: errors)
     }
 

@@ -164,7 +164,12 @@ public final class SnapshotManager: @unchecked Sendable {
         return entry
     }
 
-    public func list(_ id: String) -> [SnapshotEntry] { (try? directory.snapshots(of: id)) ?? [] }
+    /// The session's snapshots on disk, newest first, once writes and prunes queued before have
+    /// run.
+    public func list(_ id: String) -> [SnapshotEntry] {
+        lock.withLock { tracks[id] }?.queue.sync {}
+        return (try? directory.snapshots(of: id)) ?? []
+    }
 
     // MARK: Time and shutdown
 
@@ -229,7 +234,12 @@ public final class SnapshotManager: @unchecked Sendable {
                 guard let w = try write(s, exclusive: true, step: &step) else { return nil }
                 written = w
             }
-            for e in written.result.pruneErrors { log("pruning old snapshots of \(s.id): \(e)") }
+            // Older files go after this write has been answered: the new file is durable
+            // already, and deleting a large file takes a while (freeing its blocks). The queue
+            // is the session's, so the next write, a listing or a DELETE comes after it.
+            t.queue.async { [directory, log] in
+                for e in directory.prune(session: s.id, keep: directory.keep).errors { log("pruning old snapshots of \(s.id): \(e)") }
+            }
             lock.withLock {
                 t.writtenVersion = written.version
                 t.writtenStep = written.result.entry.step
@@ -275,7 +285,7 @@ public final class SnapshotManager: @unchecked Sendable {
             return view.image.step
         }
         do {
-            let result = try directory.write(session: s.id) { file in
+            let result = try directory.write(session: s.id, prune: false) { file in
                 if exclusive {
                     guard let step = try s.withExclusiveSnapshot({ view in try stream(view, to: file, guarded: false) }) else { throw Retired() }
                     return step

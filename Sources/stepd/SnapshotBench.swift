@@ -132,7 +132,7 @@ private enum Plain {
         var random = SplitMix64(seed: UInt64(bytes))
         for i in stride(from: 0, to: chunk, by: 8) { buffer.storeBytes(of: random.next(), toByteOffset: i, as: UInt64.self) }
         unlink(path)
-        _ = sync()
+        sync()
         let t0 = Date()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ValidationError("open \(path): errno \(errno)") }
