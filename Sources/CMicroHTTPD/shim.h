@@ -109,6 +109,12 @@ static inline uint16_t stepd_mhd_bound_port(struct MHD_Daemon *daemon) {
     return info == NULL ? 0 : info->port;
 }
 
+/* The listening socket; -1 if it cannot be read back. */
+static inline int stepd_mhd_listen_fd(struct MHD_Daemon *daemon) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    return info == NULL ? -1 : info->listen_fd;
+}
+
 static const int64_t stepd_mhd_content_reader_end_of_stream = MHD_CONTENT_READER_END_OF_STREAM;
 static const int64_t stepd_mhd_content_reader_end_with_error = MHD_CONTENT_READER_END_WITH_ERROR;
 static const uint64_t stepd_mhd_size_unknown = MHD_SIZE_UNKNOWN;

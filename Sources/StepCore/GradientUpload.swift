@@ -40,12 +40,16 @@ public final class GradientUpload: @unchecked Sendable {
     private var carry: [UInt8] = []
     private var namedTensors = Set<String>()
     private var overflow = false
+    /// The gradient's sum of squares, taken chunk by chunk as raw bytes arrive (while each chunk
+    /// is still in cache), so the step need not read the whole buffer again for the norm.
+    private var norm: GradientNorm.Running
 
     init(layout: TensorLayout, buffer: AlignedBuffer, dtype: GradientDType?, lease: Lease) {
         self.layout = layout
         self.buffer = buffer
         self.dtype = dtype
         self.lease = lease
+        norm = GradientNorm.Running(count: layout.count)
     }
 
     deinit {
@@ -93,12 +97,29 @@ public final class GradientUpload: @unchecked Sendable {
             written += n
             throw tooLong
         }
-        let dst = buffer.pointer + written
-        switch dtype {
-        case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: raw.baseAddress!, byteCount: n * 4)
-        case .bf16, .f16: HalfPrecision.widen(raw.baseAddress!, to: dst, count: n, bfloat: dtype == .bf16)
+        // Up to a norm chunk at a time, each summed straight after it is complete, while it is
+        // still in cache (one large write would otherwise have pushed its start out of it).
+        var done = 0
+        while done < n {
+            let m = min(n - done, GradientNorm.chunk - written % GradientNorm.chunk)
+            let src = raw.baseAddress! + done * dtype.byteWidth
+            let dst = buffer.pointer + written
+            switch dtype {
+            case .f32: UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: m * 4)
+            case .bf16, .f16: HalfPrecision.widen(src, to: dst, count: m, bfloat: dtype == .bf16)
+            }
+            written += m
+            done += m
+            norm.advance(buffer.pointer, available: written)
         }
-        written += n
+    }
+
+    /// The sum of squares of a complete raw upload, as `GradientNorm.sumOfSquares` gives it
+    /// (the same chunks added in the same order, so the same bits); nil for named tensors or an
+    /// incomplete body.
+    var sumOfSquares: Double? {
+        guard dtype != nil, namedTensors.isEmpty, !overflow, carry.isEmpty, written == layout.count else { return nil }
+        return norm.result
     }
 
     private var tooLong: SessionError {

@@ -184,7 +184,7 @@ public final class Session: @unchecked Sendable {
             if contribution != nil, contribution != Contribution(worker: 0, microBatch: 0) {
                 throw .invalid(field: "micro_batch", detail: "this session does not accumulate (accumulation.micro_batches × workers = 1)")
             }
-            outcome = try applyLocked(upload.buffer.pointer, scale: 1, loss: loss)
+            outcome = try applyLocked(upload.buffer.pointer, scale: 1, loss: loss, sumOfSquares: upload.sumOfSquares)
         } else {
             outcome = try accumulateLocked(upload, loss: loss, contribution: contribution)
         }
@@ -223,7 +223,7 @@ public final class Session: @unchecked Sendable {
         guard !p.seen.contains(c) else {
             throw .conflict("worker \(c.worker) micro_batch \(c.microBatch) was already counted for step \(_step + 1) (\(p.seen.count) of \(acc.contributions) in)")
         }
-        let finite = GradientNorm.sumOfSquares(upload.buffer.pointer, count: n, parallel: parallel).isFinite
+        let finite = (upload.sumOfSquares ?? GradientNorm.sumOfSquares(upload.buffer.pointer, count: n, parallel: parallel)).isFinite
         if !finite, _config.nonFinite == .error {
             throw .nonFinite("the gradient of worker \(c.worker) micro_batch \(c.microBatch) holds NaN or Inf; it was not counted")
         }
@@ -250,11 +250,14 @@ public final class Session: @unchecked Sendable {
         return outcome
     }
 
-    /// The step itself: norm and finiteness in one read, then the fused update per group.
-    private func applyLocked(_ grads: UnsafePointer<Float>, scale: Double, loss: Double?) throws(SessionError) -> StepOutcome {
+    /// The step itself: norm and finiteness in one read (or taken already as a raw body arrived,
+    /// `sumOfSquares`: the same chunks in the same order, so the same bits), then the fused
+    /// update per group.
+    private func applyLocked(_ grads: UnsafePointer<Float>, scale: Double, loss: Double?,
+                             sumOfSquares: Double? = nil) throws(SessionError) -> StepOutcome {
         let config = _config
         let n = config.layout.count
-        let sumSq = GradientNorm.sumOfSquares(grads, count: n, parallel: parallel)
+        let sumSq = sumOfSquares ?? GradientNorm.sumOfSquares(grads, count: n, parallel: parallel)
         let t = _step
         let lrs = config.groups.indices.map { config.lr(group: $0, step: t) }
         let now = Date().timeIntervalSince1970
@@ -438,7 +441,7 @@ public final class Session: @unchecked Sendable {
         if let expectedStep, expectedStep != _step { throw .stale(expected: expectedStep, current: _step) }
         try upload.validateForParams()
         let n = _config.layout.count
-        let finite = GradientNorm.sumOfSquares(upload.buffer.pointer, count: n, parallel: parallel).isFinite
+        let finite = (upload.sumOfSquares ?? GradientNorm.sumOfSquares(upload.buffer.pointer, count: n, parallel: parallel)).isFinite
         guard finite else { throw .invalid(field: "params", detail: "parameter values must be finite") }
         for t in upload.touchedTensors {
             (state.params.pointer + t.offset).update(from: upload.buffer.pointer + t.offset, count: t.count)

@@ -27,15 +27,32 @@ public final class HTTPServer: @unchecked Sendable {
         public var connectionTimeoutSeconds: Int = 60
         /// Per-connection memory for the request head and read buffer. It bounds header size
         /// (MHD answers 431 for heads that do not fit) and also the size of the body chunks
-        /// handed to handlers, so larger values mean fewer, larger chunks on uploads.
+        /// handed to handlers: each chunk is one `recv` and one turn of MHD's event loop, so a
+        /// 40 MB upload through MHD's default 32 KiB (16 KiB reads) took about 2,500 of each.
         ///
-        /// libmicrohttpd 0.9.75 clears the used part of this pool between keep-alive requests,
-        /// so it is a per-request cost: at 256 KiB that memset was a third of a small request's
-        /// CPU (`perf` under wrk on /healthz). 32 KiB (MHD's own default) still takes 16 KiB
-        /// headers; bodies just arrive in more, smaller chunks.
-        public var connectionMemoryLimit: Int = 32 * 1024
-        /// Step by which MHD grows a connection's read buffer towards the limit.
-        public var connectionMemoryIncrement: Int = 4 * 1024
+        /// libmicrohttpd 0.9.75 zeroes the whole pool between keep-alive requests, so its size
+        /// is also a per-request cost: at 256 KiB that memset was a third of a small request's
+        /// CPU (`perf` under wrk on /healthz); at 128 KiB about 1.5 us more server CPU per
+        /// /healthz than at 32 KiB, at 64 KiB within the noise (`stepd bench http`, its
+        /// "server cpu us/request"). 64 KiB with the read buffer let grow to nearly all of it
+        /// (`connectionMemoryIncrement`) gives reads of about 56 KiB.
+        public var connectionMemoryLimit: Int = 64 * 1024
+        /// MHD grows a connection's read buffer before a read when less than this is free in
+        /// it. nil: the limit itself, so the buffer grows on every read until nearly the whole
+        /// pool is read buffer (MHD keeps back about 8 KiB); MHD's own default (1 KiB) leaves a
+        /// body's reads at half the pool, since a handler that takes every chunk empties it.
+        public var connectionMemoryIncrement: Int?
+        /// SO_RCVBUF for accepted connections (set on the listening socket, which they inherit),
+        /// applied only where the kernel grants that much (Linux's `net.core.rmem_max`), since a
+        /// fixed buffer also turns off the kernel's autotuning, which could grow further; 0
+        /// leaves autotuning alone. A new connection's autotuned buffer starts at
+        /// `net.ipv4.tcp_rmem`'s default (128 KiB) and grows only as the reader keeps up, so a
+        /// large upload on a fresh connection ran with a small window: the sender kept stalling,
+        /// and each window update made the receiving thread run the sender's transmit path
+        /// (`perf`: 15% of an upload's samples in tcp_recvmsg -> tcp_send_ack -> ... ->
+        /// tcp_write_xmit on MHD's thread). With 4 MiB the server's CPU per 40 MB upload fell by
+        /// about 40% (`stepd bench http --only upload` prints it per thread).
+        public var socketReceiveBuffer: Int = 4 << 20
         /// Most connections open at once. At the limit libmicrohttpd stops accepting, so new
         /// clients wait in the listen backlog until a connection closes. Each pool thread takes
         /// an equal share.
@@ -135,7 +152,7 @@ public final class HTTPServer: @unchecked Sendable {
             options.thread_pool_size = UInt32(max(1, c.threads))
             options.connection_timeout_seconds = UInt32(max(0, c.connectionTimeoutSeconds))
             options.connection_memory_limit = max(4096, c.connectionMemoryLimit)
-            options.connection_memory_increment = max(1024, min(c.connectionMemoryIncrement, c.connectionMemoryLimit / 2))
+            options.connection_memory_increment = max(1024, c.connectionMemoryIncrement ?? c.connectionMemoryLimit)
             options.connection_limit = UInt32(max(1, c.connectionLimit))
             options.per_address_connection_limit = UInt32(max(0, c.perAddressConnectionLimit))
             options.access_handler = { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
@@ -193,6 +210,9 @@ public final class HTTPServer: @unchecked Sendable {
                                                   reason: reason.isEmpty ? "MHD_start_daemon failed" : reason)
             }
             let port = Int(stepd_mhd_bound_port(daemon))
+            if c.socketReceiveBuffer > 0 {
+                applyReceiveBuffer(c.socketReceiveBuffer, to: stepd_mhd_listen_fd(daemon))
+            }
             state = Running(daemon: daemon, port: port, logSink: sink, deadlines: deadlines)
         }
     }
@@ -206,6 +226,34 @@ public final class HTTPServer: @unchecked Sendable {
         r.logSink.deinitialize(count: 1)
         r.logSink.deallocate()
         Unmanaged.passUnretained(self).release()
+    }
+
+    /// Sets SO_RCVBUF on the listening socket (accepted sockets inherit it) when the kernel
+    /// grants the whole size; otherwise autotuning is left alone (a clamped fixed buffer could be
+    /// smaller than what autotuning reaches).
+    private func applyReceiveBuffer(_ bytes: Int, to fd: Int32) {
+        #if os(Linux)
+        guard fd >= 0 else { return }
+        let granted = Self.readNumber("/proc/sys/net/core/rmem_max")
+        guard let granted, granted >= bytes else {
+            logger.debug("socket receive buffer left to autotuning: net.core.rmem_max (\(granted.map(String.init) ?? "unreadable")) is below the \(bytes) bytes asked for")
+            return
+        }
+        var size = Int32(clamping: bytes)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            logger.debug("setting SO_RCVBUF to \(bytes) failed: \(String(cString: strerror(errno)))")
+        }
+        #endif
+    }
+
+    /// The first line of a small file as an integer (a /proc/sys setting), or nil.
+    private static func readNumber(_ path: String) -> Int? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 64)
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Int(text.filter { !$0.isWhitespace })
     }
 
     /// The deadline sweep for this run, or nil when every deadline is off (then MHD is not
@@ -324,7 +372,8 @@ public final class HTTPServer: @unchecked Sendable {
             let box = Unmanaged.passRetained(StreamBox(stream))
             created = MHD_create_response_from_callback(
                 stream.length.map { UInt64($0) } ?? stepd_mhd_size_unknown,
-                max(4096, configuration.streamBlockSize),
+                // MHD allocates the whole block with the response: no more than the body needs.
+                max(4096, min(configuration.streamBlockSize, stream.length ?? configuration.streamBlockSize)),
                 { cls, position, buffer, max in
                     let box = Unmanaged<StreamBox>.fromOpaque(cls!).takeUnretainedValue()
                     return box.fill(position: Int(position), into: UnsafeMutableRawBufferPointer(start: buffer, count: max))

@@ -31,6 +31,39 @@ public enum GradientNorm {
         return (s.squareRoot(), s.isFinite)
     }
 
+    /// `sumOfSquares` taken while the values arrive in order (a request body written into its
+    /// buffer chunk by chunk), so each chunk is summed while it is still in cache instead of in
+    /// a separate pass over memory afterwards. The chunks and the order of their addition are
+    /// `sumOfSquares`' own, so `result` has the very same bits for any thread count and however
+    /// the values were split on arrival.
+    public struct Running: Sendable {
+        public let count: Int
+        let isa: InstructionSet
+        /// Values covered by the chunks summed so far.
+        public private(set) var summed = 0
+        private var total = 0.0
+
+        public init(count: Int, on isa: InstructionSet = .detected) {
+            self.count = count
+            self.isa = isa
+        }
+
+        /// Sums every chunk that `values[0..<available]` now completes; the caller promises
+        /// those values are final.
+        public mutating func advance(_ values: UnsafePointer<Float>, available: Int) {
+            let available = min(available, count)
+            while summed < available {
+                let end = min(summed + GradientNorm.chunk, count)
+                guard end <= available else { return }
+                total += GradientNorm.chunkSum(values + summed, end - summed, on: isa)
+                summed = end
+            }
+        }
+
+        /// The sum of squares of all `count` values, once they have all arrived.
+        public var result: Double? { summed == count ? total : nil }
+    }
+
     static func chunkSum(_ x: UnsafePointer<Float>, _ n: Int, on isa: InstructionSet) -> Double {
         isa == .avx2 ? AVX2Kernels.squareSum(x, n) : SquareSum.of(x, n, PortableCopy.self)
     }

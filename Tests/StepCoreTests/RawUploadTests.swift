@@ -1,3 +1,4 @@
+import Foundation
 import StepKernels
 import Testing
 @testable import StepCore
@@ -87,5 +88,63 @@ import Testing
             try Self.write(bytes, chunk: 3, to: u)
             #expect(u.buffer.array.map { $0.bitPattern } == values.map { $0.bitPattern }, "\(dtype)")
         }
+    }
+
+    /// The gradient norm of a raw body is taken chunk by chunk as the bytes arrive; the step
+    /// must not be able to tell it from the norm taken over the whole buffer afterwards.
+    @Test("a raw body over several norm chunks, in odd pieces, steps exactly like the named upload",
+          arguments: [GradientDType.f32, .bf16])
+    func normTakenOnArrivalIsTheOnePassNorm(dtype: GradientDType) throws {
+        let n = 65_536 * 2 + 11
+        let body = #"{"optimizer": {"type": "adamw", "lr": 0.001}, "clip": {"max_norm": 1},"#
+            + #" "params": [{"name": "w", "shape": [\#(n)], "init": {"type": "normal", "std": 0.02, "seed": 5}}]}"#
+        var values: [Float] = []
+        var bytes: [UInt8] = []
+        for i in 0..<n {
+            let x: Double = sin(Double(i) * 0.37) * (i % 5 == 0 ? 4 : 1)
+            let v = dtype.rounded(Float(x))
+            values.append(v)
+            let b: UInt32 = v.bitPattern
+            if dtype == .f32 { bytes.append(UInt8(b & 0xFF)); bytes.append(UInt8((b >> 8) & 0xFF)) }
+            bytes.append(UInt8((b >> 16) & 0xFF))
+            bytes.append(UInt8(b >> 24))
+        }
+        let named = try Fixture.session(body, threads: 2)
+        let want = try named.step(grads: ["w": values.map(Double.init)])
+        for chunk in [7, 65_536 * dtype.byteWidth + 3, bytes.count] {
+            let s = try Fixture.session(body, threads: 2)
+            let u = try s.beginUpload(dtype: dtype)
+            try Self.write(bytes, chunk: chunk, to: u)
+            #expect(u.sumOfSquares != nil)
+            let got = try s.submit(u)
+            #expect(got.record?.gradNorm?.bitPattern == want.record?.gradNorm?.bitPattern, "chunk \(chunk)")
+            #expect(got.record?.clipped == true)
+            #expect(SessionFingerprint(s) == SessionFingerprint(named), "chunk \(chunk)")
+        }
+    }
+
+    @Test("a raw body with a NaN in its last bytes is skipped, as after a separate norm pass")
+    func nanArrivingLastIsSeen() throws {
+        let n = 65_536 + 5
+        let body = #"{"optimizer": {"type": "adamw", "lr": 0.001}, "params": [{"name": "w", "shape": [\#(n)], "init": "zeros"}]}"#
+        var floats = [Float](repeating: 0.5, count: n)
+        floats[n - 1] = .nan
+        let bytes = floats.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
+        let s = try Fixture.session(body)
+        let before = SessionFingerprint(s)
+        let u = try s.beginUpload(dtype: .f32)
+        try Self.write(bytes, chunk: 4093, to: u)
+        let o = try s.submit(u)
+        #expect(o.record?.skipped == true)
+        #expect(SessionFingerprint(s).params == before.params)
+    }
+
+    @Test("an incomplete raw body has no precomputed norm and is refused")
+    func shortBodyHasNoNorm() throws {
+        let s = try Fixture.session(Fixture.adamw())
+        let u = try s.beginUpload(dtype: .f32)
+        try Self.write(Array(Self.body(.f32).bytes.dropLast(4)), chunk: 5, to: u)
+        #expect(u.sumOfSquares == nil)
+        #expect(sessionError { _ = try s.submit(u) } != nil)
     }
 }

@@ -91,4 +91,35 @@ import Testing
         }
         #expect(one.bitPattern == Self.sumOfSquares(x, parallel: .machine).bitPattern)
     }
+
+    @Test("the running sum, fed in any pieces, has the bits of sumOfSquares", arguments: [0, 1, 9, 65_536, 65_536 * 3 + 5])
+    func runningSumMatchesOnePass(length: Int) {
+        var x = TestRandom.values(count: length, seed: 25, scale: 10)
+        if length > 9 { x[length - 2] = 3e38 }
+        x.withUnsafeBufferPointer { b in
+            let p = b.baseAddress ?? UnsafePointer(bitPattern: 64)!
+            for isa in InstructionSet.runnable {
+                let want = GradientNorm.sumOfSquares(p, count: length, parallel: Parallel(threads: 2, minimumPerThread: 16), on: isa)
+                for piece in [1, 7, 4096, 65_537, max(1, length)] {
+                    var running = GradientNorm.Running(count: length, on: isa)
+                    var at = 0
+                    while at < length {
+                        #expect(running.result == nil)
+                        at = min(length, at + piece)
+                        running.advance(p, available: at)
+                    }
+                    #expect(running.result?.bitPattern == want.bitPattern, "n=\(length) \(isa) pieces of \(piece)")
+                }
+            }
+        }
+    }
+
+    @Test("the running sum sees a NaN in the last, partial chunk")
+    func runningSumSeesNaNAtTheEnd() {
+        var x = TestRandom.values(count: 65_536 + 3, seed: 26)
+        x[65_537] = .nan
+        var running = GradientNorm.Running(count: x.count)
+        x.withUnsafeBufferPointer { running.advance($0.baseAddress!, available: x.count) }
+        #expect(running.result.map { !$0.isFinite } == true)
+    }
 }
