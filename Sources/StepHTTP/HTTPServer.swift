@@ -27,31 +27,32 @@ public final class HTTPServer: @unchecked Sendable {
         public var connectionTimeoutSeconds: Int = 60
         /// Per-connection memory for the request head and read buffer. It bounds header size
         /// (MHD answers 431 for heads that do not fit) and also the size of the body chunks
-        /// handed to handlers: each chunk is one `recv` and one turn of MHD's event loop, so a
-        /// 40 MB upload through MHD's default 32 KiB (16 KiB reads) took about 2,500 of each.
+        /// handed to handlers: each chunk is one `recv` and one turn of MHD's event loop.
         ///
         /// libmicrohttpd 0.9.75 zeroes the whole pool between keep-alive requests, so its size
-        /// is also a per-request cost: at 256 KiB that memset was a third of a small request's
-        /// CPU (`perf` under wrk on /healthz); at 128 KiB about 1.5 us more server CPU per
-        /// /healthz than at 32 KiB, at 64 KiB within the noise (`stepd bench http`, its
-        /// "server cpu us/request"). 64 KiB with the read buffer let grow to nearly all of it
-        /// (`connectionMemoryIncrement`) gives reads of about 56 KiB.
-        public var connectionMemoryLimit: Int = 64 * 1024
+        /// is a per-request cost: at 256 KiB that memset was a third of a small request's CPU
+        /// (`perf` under wrk on /healthz), and 64 KiB already cost about 1 us more server CPU
+        /// per /healthz than 32 KiB (`stepd bench http`'s "server cpu us/request"), while a
+        /// 40 MB upload took about 8% less server CPU with it: not worth it. 32 KiB is MHD's
+        /// own default; `connectionMemoryIncrement` lets a body's reads use most of it.
+        public var connectionMemoryLimit: Int = 32 * 1024
         /// MHD grows a connection's read buffer before a read when less than this is free in
         /// it. nil: the limit itself, so the buffer grows on every read until nearly the whole
-        /// pool is read buffer (MHD keeps back about 8 KiB); MHD's own default (1 KiB) leaves a
-        /// body's reads at half the pool, since a handler that takes every chunk empties it.
+        /// pool is read buffer (MHD keeps back about 8 KiB): a body arrives in reads of about
+        /// 24 KiB. MHD's own default (1 KiB) leaves a body's reads at half the pool (16 KiB),
+        /// since a handler that takes every chunk keeps the buffer empty.
         public var connectionMemoryIncrement: Int?
         /// SO_RCVBUF for accepted connections (set on the listening socket, which they inherit),
         /// applied only where the kernel grants that much (Linux's `net.core.rmem_max`), since a
-        /// fixed buffer also turns off the kernel's autotuning, which could grow further; 0
-        /// leaves autotuning alone. A new connection's autotuned buffer starts at
-        /// `net.ipv4.tcp_rmem`'s default (128 KiB) and grows only as the reader keeps up, so a
-        /// large upload on a fresh connection ran with a small window: the sender kept stalling,
-        /// and each window update made the receiving thread run the sender's transmit path
-        /// (`perf`: 15% of an upload's samples in tcp_recvmsg -> tcp_send_ack -> ... ->
-        /// tcp_write_xmit on MHD's thread). With 4 MiB the server's CPU per 40 MB upload fell by
-        /// about 40% (`stepd bench http --only upload` prints it per thread).
+        /// fixed buffer also turns off the kernel's autotuning, which might grow further (and a
+        /// clamped one would be smaller); 0 leaves autotuning alone. Measured on a 40 MB upload
+        /// over a fresh loopback connection (`stepd bench http --only upload`, CPU per thread),
+        /// with the read buffer growth above: the server thread's CPU fell from 16-21 ms to
+        /// 8-12 ms, and the share of its `perf` samples in tcp_recvmsg -> tcp_send_ack -> ... ->
+        /// tcp_write_xmit (the receiving thread running the sender's transmit path after a
+        /// window update) from 15% to 8%. A new connection's autotuned buffer starts at
+        /// `net.ipv4.tcp_rmem`'s default, 128 KiB. A plain C reader doing the same small reads
+        /// showed the same direction (15-21 ms -> 10-17 ms per 40 MB with 4 MiB).
         public var socketReceiveBuffer: Int = 4 << 20
         /// Most connections open at once. At the limit libmicrohttpd stops accepting, so new
         /// clients wait in the listen backlog until a connection closes. Each pool thread takes

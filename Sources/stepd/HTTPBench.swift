@@ -29,7 +29,7 @@ struct HTTPBench: ParsableCommand {
     @Option(help: ArgumentHelp("Server connection memory limit (bytes) to try instead of the default.", visibility: .hidden)) var connectionMemoryLimit: Int?
     @Option(help: ArgumentHelp("Server connection memory increment (bytes) to try.", visibility: .hidden)) var connectionMemoryIncrement: Int?
     @Option(help: ArgumentHelp("Server socket receive buffer (bytes) to try.", visibility: .hidden)) var receiveBuffer: Int?
-    @Option(help: ArgumentHelp("Run only this large-body contender (round-trip, socket-both-ways, step, upload, socket-upload, download, socket-download) for --seconds and print its median, for a profiler.", visibility: .hidden)) var only: String?
+    @Option(help: "Run only this large-body contender (round-trip, socket-both-ways, step, upload, socket-upload, download, socket-download) for --seconds; print its median and the CPU per call of each thread (for a profiler).") var only: String?
     @Option(help: ArgumentHelp("Server streamed-response block size (bytes) to try instead of the default.", visibility: .hidden)) var streamBlockSize: Int?
 
     func run() throws {
@@ -154,9 +154,11 @@ struct HTTPBench: ParsableCommand {
             let rate = i == 2 ? "" : String(format: "%5.2f GB/s", (i == 0 || i == 1 ? 2 : 1) * mb / ms(i))
             print(String(format: "  %-56@ %6.1f ms  %@  cpu %5.1f ms", what[i], ms(i), rate, cpuMS(i)))
         }
-        print(String(format: "  round trip / (socket both ways + step): %.2fx (%.2f-%.2f; target <= 1.3x)", rt.median, rt.low, rt.high))
-        print(String(format: "  upload at %.0f%% of the socket's speed (%.0f-%.0f%%), download at %.0f%% (%.0f-%.0f%%); target >= 80%% each",
-                     100 * upload.median, 100 * upload.low, 100 * upload.high, 100 * download.median, 100 * download.low, 100 * download.high))
+        print(String(format: "  round trip / (socket both ways + step): %.2fx (%.2f-%.2f; target <= 1.3x); in CPU time %.2fx",
+                     rt.median, rt.low, rt.high, cpuMS(0) / (cpuMS(1) + cpuMS(2))))
+        print(String(format: "  upload at %.0f%% of the socket's speed (%.0f-%.0f%%), download at %.0f%% (%.0f-%.0f%%); target >= 80%% each; in CPU time %.0f%% and %.0f%%",
+                     100 * upload.median, 100 * upload.low, 100 * upload.high, 100 * download.median, 100 * download.low, 100 * download.high,
+                     100 * cpuMS(4) / cpuMS(3), 100 * cpuMS(6) / cpuMS(5)))
     }
 
     private func smallRequests(port: Int) throws {
