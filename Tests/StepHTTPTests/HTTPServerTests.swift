@@ -198,6 +198,30 @@ import Testing
         #expect(log.finished.withLock { $0 } == 0)
     }
 
+    /// libmicrohttpd passes on any bytes before the first space as the method and before the
+    /// colon as a field name. A name such as "Content-Length " (space before the colon) is one a
+    /// proxy may read as the length while a lenient server ignores it, so these are refused
+    /// before routing, with the connection closed.
+    @Test func methodsAndFieldNamesThatAreNotTokensAre400AndCloseTheConnection() throws {
+        let log = UploadLog()
+        try Self.withServer(Self.demoRouter(log: log)) { _, client in
+            let requests = [
+                ("G(T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "request method \"G(T\" is not a token"),
+                ("GET /healthz HTTP/1.1\r\nHost: x\r\nBad(Name): 1\r\n\r\n", "header field name \"Bad(Name)\" is not a token"),
+                ("POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello",
+                 "header field name \"Content-Length \" is not a token"),
+            ]
+            for (request, detail) in requests {
+                let r = try TestHTTPClient.parse(try client.raw(request))
+                #expect(r.status == 400, "\(request.debugDescription) gave \(r.status)")
+                #expect(r.headers[.connection]?.lowercased() == "close")
+                #expect(try r.json()["detail"] == .string(detail))
+            }
+            #expect(try client.request("GET", "/healthz").status == 200)
+        }
+        #expect(log.finished.withLock { $0 } == 0)
+    }
+
     @Test func streamedDownloadsArriveWholeWithAndWithoutALength() throws {
         try Self.withServer { _, client in
             let sized = try client.request("GET", "/v1/blob")
