@@ -1,0 +1,45 @@
+import StepHTTP
+import StepDashboardFiles
+
+/// The dashboard: three HTML pages and their scripts, styles and charting library, all compiled
+/// into the binary (StepDashboardFiles), served at fixed paths. The pages read the JSON API with
+/// the browser's own requests, so they need no key themselves: the token a person types is
+/// kept in the tab's session storage and sent on every `/v1` request (see web/api.js).
+///
+/// - `GET /`: every session in a table;
+/// - `GET /sessions/{id}`: one session's charts, following the run;
+/// - `GET /compare?ids=a,b`: loss curves of several sessions overlaid;
+/// - `GET /assets/<name>`: the scripts, styles and icon those pages load.
+public enum Dashboard {
+    /// Every embedded file by name, read once.
+    public static let files: [String: DashboardFile] = {
+        var count = 0
+        guard let table = stepd_dashboard_files(&count) else { return [:] }
+        var byName: [String: DashboardFile] = [:]
+        for entry in UnsafeBufferPointer(start: table, count: count) {
+            let name = String(cString: entry.name)
+            byName[name] = DashboardFile(name: name, bytes: Array(UnsafeBufferPointer(start: entry.bytes, count: entry.count)))
+        }
+        return byName
+    }()
+
+    /// Page paths and the file each serves; the session id in `/sessions/{id}` is read by the
+    /// page's script, which reports an unknown session as the API does.
+    public static let pages: [(path: String, file: String)] = [
+        ("/", "index.html"),
+        ("/sessions/{id}", "session.html"),
+        ("/compare", "compare.html"),
+    ]
+
+    public static let assetPrefix = "/assets/"
+
+    public static func addRoutes(to router: inout Router) {
+        for (path, name) in pages {
+            guard let file = files[name] else { preconditionFailure("dashboard page \(name) is not embedded") }
+            router.get(path) { head, _ in .respond(file.response(to: head)) }
+        }
+        for file in files.values where !file.isPage {
+            router.get(assetPrefix + file.name) { head, _ in .respond(file.response(to: head)) }
+        }
+    }
+}
