@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "StepTensorsTests", dependencies: ["StepTensors", "StepTensorsTesting"]),
         .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore"]),
         .testTarget(name: "StepServerTests", dependencies: [
-            "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
+            "StepServer", "StepDashboard", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
             "StepConformanceHTTP", "StepConformanceTesting",
         ]),
     ],

@@ -2,9 +2,12 @@
 // `Dygraph` is a global). One `StepChart` per figure: it is created with the first data that
 // arrives (dygraphs cannot draw an empty data set), then only given new rows.
 
+import { num } from "/assets/api.js";
+
 const Dygraph = window.Dygraph;
 
 export const SKIPPED_COLOR = "#d62728";
+export const MAIN_COLOR = "#1f77b4";
 export const DASHED = Dygraph.DASHED_LINE;
 
 /// The x of a history record: its step, or, for a skipped request (which keeps the step
@@ -43,7 +46,7 @@ export class ZoomGroup {
 /// whose points `data-points` counts; a series named "skipped" is drawn as red dots with a
 /// flag and a red line across the chart.
 export class StepChart {
-  constructor(figure, { labels, main, series = {}, logscale = false, describe, zoom, legend = "follow", colors }) {
+  constructor(figure, { labels, main, series = {}, logscale = false, describe, zoom, legend = "follow", colors = [MAIN_COLOR] }) {
     this.figure = figure;
     this.plot = figure.querySelector(".plot");
     this.labels = labels;
@@ -57,6 +60,14 @@ export class StepChart {
     this.graph = null;
     this.skippedX = [];
     if (zoom) zoom.add(this);
+    const toggle = figure.querySelector("input.log");
+    if (toggle) {
+      toggle.checked = logscale;
+      toggle.addEventListener("change", () => {
+        this.logscale = toggle.checked;
+        if (this.graph) this.graph.updateOptions({ logscale: this.logscale });
+      });
+    }
   }
 
   options(rows) {
@@ -73,7 +84,10 @@ export class StepChart {
       legend: this.legend,
       labelsSeparateLines: true,
       xlabel: "step",
-      axes: { x: { valueFormatter: (x) => "step " + x } },
+      axes: {
+        x: { valueFormatter: (x) => "step " + x },
+        y: { axisLabelWidth: 58, axisLabelFormatter: (y) => num(y) },
+      },
       underlayCallback: (ctx, area, g) => {
         ctx.save();
         ctx.strokeStyle = SKIPPED_COLOR;
@@ -91,7 +105,8 @@ export class StepChart {
       },
       zoomCallback: (minX, maxX) => { if (chart.zoom) chart.zoom.zoomed(chart, minX, maxX); },
     };
-    if (this.colors) o.colors = this.colors;
+    // dygraphs wants a colour per series; those not given here are set in `series`.
+    o.colors = this.labels.slice(1).map((_, i) => this.colors[i % this.colors.length]);
     if (this.describe) {
       o.legendFormatter = (data) => (data.x === undefined || data.x === null ? "" : this.describe(data.x, escapeHTML) || "");
     }
@@ -128,8 +143,18 @@ export class StepChart {
     this.figure.dataset.drawn = "true";
   }
 
-  resetZoom() {
-    if (this.graph && this.graph.isZoomed()) this.graph.resetZoom();
+  /// A log axis cannot show zero or negative values: the toggle is switched off and disabled
+  /// while the data has any.
+  allowLog(allowed) {
+    const toggle = this.figure.querySelector("input.log");
+    if (!toggle || toggle.disabled === !allowed) return;
+    toggle.disabled = !allowed;
+    toggle.title = allowed ? "" : "the data has values ≤ 0";
+    if (!allowed && this.logscale) {
+      toggle.checked = false;
+      this.logscale = false;
+      if (this.graph) this.graph.updateOptions({ logscale: false });
+    }
   }
 }
 

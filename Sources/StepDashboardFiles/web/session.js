@@ -41,7 +41,7 @@ function describe(x, esc) {
 const zoom = new ZoomGroup();
 const fig = (name) => document.getElementById("chart-" + name);
 const charts = {
-  loss: new StepChart(fig("loss"), { labels: ["step", "loss", "skipped"], main: "loss", describe, zoom }),
+  loss: new StepChart(fig("loss"), { labels: ["step", "loss", "skipped"], main: "loss", describe, zoom, logscale: true }),
   gradNorm: new StepChart(fig("grad-norm"), {
     labels: ["step", "grad norm", "clipped", "max_norm", "skipped"], main: "grad norm", describe, zoom,
     series: {
@@ -96,6 +96,8 @@ function redraw() {
   }
   fig("lr").dataset.preview = String(future.length);
   fig("grad-norm").dataset.clipped = String(state.records.filter((r) => r.clipped && !r.skipped).length);
+  charts.loss.allowLog(!rows.loss.some((r) => r[1] !== null && r[1] <= 0));
+  charts.gradNorm.allowLog(!rows.gradNorm.some((r) => r[1] !== null && r[1] <= 0));
   charts.loss.set(rows.loss, skipped);
   charts.gradNorm.set(rows.gradNorm, skipped);
   charts.lr.set(rows.lr, skipped);
@@ -134,7 +136,7 @@ function renderSummary() {
     ["last grad norm", num(s.last_grad_norm)],
     ["parameters", count(s.param_count) + " (" + bytes(s.bytes) + " with state)"],
     ["state dtype", stateDtypes(c)],
-    ["accumulation", s.needed ? `${s.accumulated} of ${s.needed} contributions in` : "none"],
+    ["accumulation", s.needed ? `${s.accumulated} of ${s.needed} contributions in for the next step` : "none"],
     ["tenant", s.tenant],
   ]);
   const groups = [{ name: "default" }, ...(c.groups || [])];
@@ -145,7 +147,7 @@ function renderSummary() {
     ["hyperparameters", fields(c.optimizer, ["type"])],
     ["schedule", c.schedule ? c.schedule.type + (fields(c.schedule, ["type"]) ? " (" + fields(c.schedule, ["type"]) + ")" : "") : "constant"],
     ["clip max_norm", c.clip ? num(c.clip.max_norm) : "none"],
-    ["accumulation", c.accumulation ? `${c.accumulation.micro_batches} micro-batches × ${c.accumulation.workers} workers` : undefined],
+    ["accumulation", s.needed ? `${c.accumulation.micro_batches} micro-batches × ${c.accumulation.workers} workers` : "none"],
     ["non-finite gradients", c.nonfinite],
     ["snapshots", fields(c.snapshot) || "server defaults"],
     ["history kept", c.history ? String(c.history.capacity) + " records" : undefined],
