@@ -4,8 +4,11 @@
 // compiler time for dygraphs' 131 KB; this takes well under a second.)
 #include "StepDashboardFiles.h"
 
-static const unsigned char index_html[] = {
-#embed "web/index.html"
+static const unsigned char page_html[] = {
+#embed "web/page.html"
+};
+static const unsigned char sessions_html[] = {
+#embed "web/sessions.html"
 };
 static const unsigned char session_html[] = {
 #embed "web/session.html"
@@ -46,7 +49,8 @@ static const unsigned char dygraph_license[] = {
 
 #define ENTRY(name, var) { name, var, sizeof(var) }
 static const stepd_dashboard_file files[] = {
-    ENTRY("index.html", index_html),
+    ENTRY("page.html", page_html),
+    ENTRY("sessions.html", sessions_html),
     ENTRY("session.html", session_html),
     ENTRY("compare.html", compare_html),
     ENTRY("dashboard.css", dashboard_css),
