@@ -483,6 +483,18 @@ public final class Session: @unchecked Sendable {
 
     public func historyRecords(last n: Int? = nil) -> [StepRecord] { locked { history.last(n) } }
 
+    /// Records after the first `after` appended (all kept if nil), of those the newest `last`,
+    /// with `total` (records appended since this session was created or restored) and the
+    /// verdict, read in one critical section so that `total` counts exactly the records a
+    /// poller has then seen.
+    public func historyPage(after: Int? = nil, last n: Int? = nil) -> (records: [StepRecord], total: Int, health: HealthVerdict) {
+        locked {
+            var records = after.map { history.records(after: $0) } ?? history.last()
+            if let n { records = Array(records.suffix(max(0, n))) }
+            return (records, history.total, HealthVerdict(history: history.last(200)))
+        }
+    }
+
     public func health() -> HealthVerdict { locked { HealthVerdict(history: history.last(200)) } }
 
     /// The next `count` learning rates per group, starting with the next step's.
