@@ -5,7 +5,8 @@ public enum Optimizers {
     public static let all: [any OptimizerDescriptor.Type] = [
         AdamWOptimizer.self, AdamOptimizer.self, SGDOptimizer.self, RMSPropOptimizer.self, AdagradOptimizer.self,
         AdadeltaOptimizer.self, AdamaxOptimizer.self, NAdamOptimizer.self, RAdamOptimizer.self, ASGDOptimizer.self,
-        RpropOptimizer.self, LionOptimizer.self, ScheduleFreeAdamWOptimizer.self,
+        RpropOptimizer.self, LionOptimizer.self, ScheduleFreeAdamWOptimizer.self, AdafactorOptimizer.self, LambOptimizer.self,
+        MuonOptimizer.self,
     ]
 
     public static func named(_ type: String) -> (any OptimizerDescriptor.Type)? {
