@@ -78,6 +78,8 @@ public protocol OptimizerDescriptor: Sendable {
     /// Whether it lands on the reference's float32 results bit for bit (it takes no square root,
     /// which torch does not round correctly, and performs the reference's operations in order).
     static var bitExact: Bool { get }
+    /// Why it is not bit for bit, for the README's table (when `bitExact` is false).
+    static var inexactBecause: String { get }
     /// The update of step `step` (1-based) at learning rate `lr`. `scalars` holds this group's
     /// carried scalars on entry and their values after the step on return.
     static func update(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate
@@ -106,6 +108,7 @@ extension OptimizerDescriptor {
     public static var scalars: [GroupScalar] { [] }
     public static var views: [String] { [] }
     public static var bitExact: Bool { false }
+    public static var inexactBecause: String { "square root" }
     public static func view(_ name: String, _ h: Hyperparameters, step: Int, params: UnsafePointer<Float>,
                             state: (String) -> UnsafePointer<Float>?, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         out.update(from: params + range.lowerBound, count: range.count)

@@ -106,6 +106,10 @@ public struct SessionConfig: Sendable {
             try gr.finish()
             var overrides = JSONObject(gr.object.pairs.filter { $0.value != .null }.map { ($0.key, $0.value) })
             overrides["name"] = nil
+            if overrides["type"] != nil {
+                // A group of its own type echoes every field: its defaults are not the session's.
+                overrides = JSONObject([("type", .string(kind.type))] + kind.json(hyper).pairs.map { ($0.key, $0.value) })
+            }
             groups.append(ParamGroup(name: name, overrides: overrides, kind: kind, hyper: hyper))
         }
 

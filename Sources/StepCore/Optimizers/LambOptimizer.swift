@@ -29,6 +29,7 @@ public enum LambOptimizer: OptimizerDescriptor {
     public static let reference = "optax.lamb"
     public static let defaults = Hyperparameters()
     public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg"), StateTensor("exp_avg_sq")]
+    public static let inexactBecause = "square root, and XLA's float32 sums"
 
     public static func update(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate {
         .tensor(.lamb(Lamb(lr: lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, epsRoot: h.epsRoot,

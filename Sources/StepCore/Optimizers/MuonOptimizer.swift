@@ -54,6 +54,7 @@ public enum MuonOptimizer: OptimizerDescriptor {
     public static let reference = "torch.optim.Muon"
     public static let defaults = Hyperparameters()
     public static let stateTensors = [StateTensor<Hyperparameters>("momentum_buffer")]
+    public static let inexactBecause = "torch's Newton-Schulz runs in bfloat16, stepd's in float32: atol 5e-3"
 
     public static func problem(shape: [Int]) -> String? {
         shape.count == 2 ? nil : "Muon takes 2-D tensors only; put the other tensors in a group of another \"type\" (e.g. adamw)"
