@@ -25,6 +25,10 @@ struct KernelBench: ParsableCommand {
             foreach=True "foreach", fused=True "fused"), each once per round; vs torch is the \
             median over rounds of torch's fastest path in that round over stepd.
 
+            Tensor-level optimizers (adafactor, lamb, muon) run on one matrix 1000 wide (n/1000 \
+            rows), torch's too; their passes over the tensor (two or three) are not counted in \
+            bytes per parameter, which stays what one streaming pass moves.
+
             Bytes per parameter are what an update must move: read the gradient, the parameter \
             and each state tensor, write the parameter and each state tensor, 4 bytes each \
             (28 for AdamW's two state tensors, 20 for SGD with momentum). GB/s is those bytes \
@@ -34,7 +38,7 @@ struct KernelBench: ParsableCommand {
             """)
 
     @Option(name: .customLong("optimizer"), parsing: .upToNextOption,
-            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all.")
+            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all (all but muon: see bench muon).")
     var optimizers: [String] = ["adamw"]
 
     @Option(parsing: .upToNextOption, help: "Parameter counts.")
@@ -61,10 +65,13 @@ struct KernelBench: ParsableCommand {
     @Option(help: "A Python with torch (and lion-pytorch, schedulefree for lion and schedule_free_adamw): also measure torch's implementation on each of its CPU paths (bench/torch_optim.py) in every round.")
     var torchPython: String?
 
-    /// `--optimizer` with `all` expanded, in the order given, each once.
+    /// `--optimizer` with `all` expanded, in the order given, each once. `all` leaves out Muon:
+    /// its step is matrix products, not a stream (`stepd bench muon` measures it); name it to
+    /// run it here on the same matrices as Adafactor.
     var optimizerTypes: [String] {
         var out: [String] = []
-        for name in optimizers.flatMap({ $0 == "all" ? Optimizers.types : [$0] }) where !out.contains(name) { out.append(name) }
+        let all = Optimizers.types.filter { $0 != MuonOptimizer.type }
+        for name in optimizers.flatMap({ $0 == "all" ? all : [$0] }) where !out.contains(name) { out.append(name) }
         return out
     }
 
@@ -142,7 +149,8 @@ struct KernelBench: ParsableCommand {
                 if let torch {
                     for path in paths {
                         torchSeconds[path, default: []].append(try torch.secondsPerStep(
-                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip))
+                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip,
+                            shape: subject.tensorLevel ? shape : nil))
                     }
                 }
             }

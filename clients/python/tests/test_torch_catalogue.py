@@ -237,7 +237,7 @@ def test_lamb_matches_optax(url):
             params = optax.apply_updates(params, updates)
             with torch.no_grad():
                 for n, p in ref.named_parameters():
-                    p.copy_(torch.from_numpy(np.asarray(params[n])))
+                    p.copy_(torch.from_numpy(np.array(params[n])))
             for n, p in model.named_parameters():
                 np.testing.assert_allclose(p.detach().numpy(), np.asarray(params[n]), rtol=1e-4, atol=1e-5,
                                            err_msg=f"lamb step {t} {n}")
