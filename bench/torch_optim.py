@@ -12,7 +12,7 @@ Reads one request per line on stdin and answers each with one JSON line:
     PARAMS THREADS SECONDS [OPTIMIZER [PATH]] [clip] [shape=AxB...] [CONFIG]
         -> {..., "seconds_per_step": S}: the median seconds per `opt.step()` over about SECONDS
            of steps (at least three), after one warm-up step, on one float32 tensor of PARAMS
-           elements (0.5, with a gradient of 0.01), of the given shape (default: a vector; for
+           elements (0.5, with a gradient of 0.01; muon's is random), of the given shape (default: a vector; for
            adafactor and muon a matrix 1000 wide, as `stepd bench kernel` measures them). With `clip`, each step is `clip_grad_norm_(max_norm=1.0)` then
            `opt.step()`, the usual training step. CONFIG, the rest of the line from its `{`, is a
            JSON object of constructor arguments (stepd's hyperparameter names are torch's);
@@ -106,6 +106,10 @@ def make(name, path, n, config, shape=None):
     shape = tuple(shape or default_shape(name, n))
     p = torch.nn.Parameter(torch.full(shape, 0.5))
     p.grad = torch.full(shape, 0.01)
+    if name == "muon":
+        # A constant matrix has rank 1; Newton-Schulz's products run measurably faster on it
+        # than on a real update, so muon gets a random gradient (as `stepd bench muon` does).
+        p.grad = (torch.rand(shape, generator=torch.Generator().manual_seed(1)) - 0.5) * 0.02
     opt = cls([p], **kwargs)
     if hasattr(opt, "train"):
         opt.train()  # schedule-free: steps are taken at the training point y
