@@ -110,7 +110,8 @@ struct KernelBench: ParsableCommand {
         for s in subject.state {
             if let count = s.count(shape) { state[s.slot] = AlignedBuffer(count: count, filledWith: s.initial) }
         }
-        let used = state.compactMap { $0?.pointer }
+        // The baseline streams the per-element state only (Adafactor's rows and columns are not streams).
+        let used = state.compactMap { $0 }.filter { $0.count == n }.map(\.pointer)
         let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: state.map { $0?.pointer })
         let whole = TensorBuffers(params: p.pointer, grads: g.pointer, shape: shape, state: state.map { $0?.pointer })
         // One session: its step counter and scalars carry across thread counts and instruction sets.
