@@ -17,6 +17,11 @@ public final class BLAS: Sendable {
         openblas_set_num_threads(Int32(threads))
     }
 
+    /// OpenBLAS's kernel family for this CPU ("Haswell", "SkylakeX", ...): what the startup
+    /// line reports, since an OpenBLAS older than the CPU may pick a narrower one (Debian
+    /// bookworm's runs Haswell kernels on Zen 4 and 5; `OPENBLAS_CORETYPE` overrides it).
+    public var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "?" }
+
     /// Runs `body`, which calls BLAS, when no other caller is inside.
     public func withTurn<R>(_ body: () throws -> R) rethrows -> R {
         try turn.withLock { _ in try body() }
