@@ -2,11 +2,11 @@ import CBLAS
 import Synchronization
 
 /// The process's one door to OpenBLAS. OpenBLAS runs each product on a pool of threads of its
-/// own; two sessions' Muon steps calling it at once would put two pools on the same cores (on
-/// a 2-core machine, four threads spinning on two cores). So calls take turns through one
-/// lock, and each gets a pool as wide as the cores this process may use
-/// (`ProcessorCount.active`, set once, before the first call). A Muon step's elementwise ends
-/// run outside the lock, split over the session's own threads as every kernel is.
+/// own, as wide as the cores this process may use (`ProcessorCount.active`, set once, before
+/// the first call). Calls take turns through one lock, one product at a time, so two sessions'
+/// Muon steps never put two products' threads on the same cores; everything between products
+/// (copies, mirroring, a Muon step's elementwise ends on the session's own threads) runs
+/// outside it, so concurrent steps overlap there.
 public final class BLAS: Sendable {
     public static let shared = BLAS(threads: ProcessorCount.active)
     private let turn = Mutex(())

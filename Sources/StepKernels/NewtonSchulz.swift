@@ -20,27 +20,30 @@ enum NewtonSchulz {
         let g = UnsafeMutablePointer<Float>.allocate(capacity: m * m), h = UnsafeMutablePointer<Float>.allocate(capacity: m * m)
         defer { x0.deallocate(); y0.deallocate(); g.deallocate(); h.deallocate() }
         let M = Int32(m), N = Int32(n)
-        BLAS.shared.withTurn {
-            var x = x0, y = y0
+        // One BLAS call at a time (`BLAS.withTurn`), each with every core; the copies and the
+        // mirroring between them run outside the turn, so two sessions' steps overlap there.
+        let blas = BLAS.shared
+        var x = x0, y = y0
+        blas.withTurn {
             cblas_somatcopy(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), scale, u, Int32(cols), x,
                             transposed ? Int32(rows) : Int32(cols))
-            for _ in 0..<steps {
-                // G = X X^T, upper triangle, then mirrored: the next product reads G whole.
-                cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, N, 1, x, N, 0, g, M)
-                for i in 0..<m { for j in (i + 1)..<max(m, i + 1) { g[j * m + i] = g[i * m + j] } }
-                // H = b G + c G G^T (upper triangle; ssymm reads only that).
-                h.update(from: g, count: m * m)
-                cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, M, k.c, g, M, k.b, h, M)
-                // X = a X + H X.
-                y.update(from: x, count: m * n)
-                cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, M, N, 1, h, M, x, N, k.a, y, N)
-                swap(&x, &y)
-            }
-            if transposed {
-                cblas_somatcopy(CblasRowMajor, CblasTrans, M, N, 1, x, N, u, M)
-            } else {
-                u.update(from: x, count: m * n)
-            }
+        }
+        for _ in 0..<steps {
+            // G = X X^T, upper triangle, then mirrored: the next product reads G whole.
+            blas.withTurn { cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, N, 1, x, N, 0, g, M) }
+            for i in 0..<m { for j in (i + 1)..<max(m, i + 1) { g[j * m + i] = g[i * m + j] } }
+            // H = b G + c G G^T (upper triangle; ssymm reads only that).
+            h.update(from: g, count: m * m)
+            blas.withTurn { cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, M, k.c, g, M, k.b, h, M) }
+            // X = a X + H X.
+            y.update(from: x, count: m * n)
+            blas.withTurn { cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, M, N, 1, h, M, x, N, k.a, y, N) }
+            swap(&x, &y)
+        }
+        if transposed {
+            blas.withTurn { cblas_somatcopy(CblasRowMajor, CblasTrans, M, N, 1, x, N, u, M) }
+        } else {
+            u.update(from: x, count: m * n)
         }
     }
 }

@@ -30,6 +30,9 @@ struct MuonBench: ParsableCommand {
     @Option(help: "Timed steps per measurement (after one warm-up step); the median is taken.")
     var repeats = 3
 
+    @Option(help: "Sessions stepping at once, each its own matrix (a server's concurrent Muon steps): seconds per step is then the wall time of all their steps over their count, and torch's is its one step.")
+    var sessions = 1
+
     @Flag(help: "One JSON object per line.")
     var json = false
 
@@ -37,7 +40,7 @@ struct MuonBench: ParsableCommand {
     var torchPython: String?
 
     func validate() throws {
-        guard rounds >= 1, repeats >= 1 else { throw ValidationError("--rounds and --repeats must be at least 1") }
+        guard rounds >= 1, repeats >= 1, sessions >= 1 else { throw ValidationError("--rounds, --repeats and --sessions must be at least 1") }
         if let bad = sizes.first(where: { $0 < 1 }) { throw ValidationError("--sizes \(bad): expected a positive size") }
     }
 
@@ -52,14 +55,13 @@ struct MuonBench: ParsableCommand {
         }
         for n in sizes {
             let count = n * n
-            let g = AlignedBuffer(count: count, filledWith: 0.01)
-            let p = AlignedBuffer(count: count, filledWith: 0.5)
-            let buffer = AlignedBuffer(count: count, filledWith: 0)
-            // A gradient with some structure: a constant matrix has rank 1 and Newton-Schulz
-            // would run on nothing like a real update.
+            // A random gradient: on a constant (rank 1) matrix the products run measurably faster
+            // than on a real update.
+            let g = AlignedBuffer(count: count, filledWith: 0)
             var rng = SplitMix64(seed: 1)
             for i in 0..<count { g.pointer[i] = Float(rng.unit() - 0.5) * 0.02 }
-            let t = TensorBuffers(params: p.pointer, grads: g.pointer, shape: [n, n], state: [buffer.pointer])
+            let owned = (0..<sessions).map { _ in (p: AlignedBuffer(count: count, filledWith: 0.5), buffer: AlignedBuffer(count: count, filledWith: 0)) }
+            let tensors = owned.map { TensorBuffers(params: $0.p.pointer, grads: g.pointer, shape: [n, n], state: [$0.buffer.pointer]) }
             let parallel = Parallel(threads: threads)
             var step = 0
             var ours: [Double] = [], theirs: [Double] = []
@@ -68,8 +70,13 @@ struct MuonBench: ParsableCommand {
                     step += 1
                     var scalars: [Double] = []
                     guard case .tensor(let rule) = MuonOptimizer.update(h, lr: h.lr, step: step, scalars: &scalars) else { return }
-                    _ = rule.update(t, gradScale: 1, parallel: parallel)
-                })
+                    // The buffers behind `tensors` must outlive their last use here.
+                    withExtendedLifetime((g, owned)) {
+                        DispatchQueue.concurrentPerform(iterations: sessions) { k in
+                            _ = rule.update(tensors[k], gradScale: 1, parallel: parallel)
+                        }
+                    }
+                } / Double(sessions))
                 if let torch {
                     theirs.append(try torch.secondsPerStep(optimizer: "muon", path: "forloop", config: config, params: count,
                                                            threads: threads, seconds: 0, clip: false, shape: [n, n]))
@@ -81,6 +88,7 @@ struct MuonBench: ParsableCommand {
             if json {
                 var fields: [(String, String)] = [
                     ("bench", "\"muon\""), ("implementation", "\"stepd\""), ("rows", "\(n)"), ("cols", "\(n)"), ("threads", "\(threads)"),
+                    ("sessions", "\(sessions)"),
                     ("rounds", "\(rounds)"), ("seconds_per_step", fmt(s, 6)), ("seconds_per_step_min", fmt(ours.min()!, 6)),
                     ("seconds_per_step_max", fmt(ours.max()!, 6)), ("ns_gflops", fmt(flops / s / 1e9, 2)),
                 ]
