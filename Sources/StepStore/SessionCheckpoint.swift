@@ -179,12 +179,9 @@ public enum SessionCheckpoint {
         let roles = presentRoles.map { role in (name: role.name, buffer: AlignedBuffer(uninitializedCount: role.count)) }
         let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
         var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
-        func place(_ buffer: AlignedBuffer, _ prefix: String, _ suffix: String) {
-            for t in config.layout.tensors {
-                destinations["\(prefix)\(t.name)\(suffix)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4)
-            }
+        for t in config.layout.tensors {
+            destinations["params.\(t.name)"] = UnsafeMutableRawBufferPointer(start: params.pointer + t.offset, count: t.count * 4)
         }
-        place(params, "params.", "")
         for (role, (_, buffer)) in zip(presentRoles, roles) {
             for (t, piece) in zip(config.layout.tensors, role.pieces) {
                 guard let piece else { continue }
