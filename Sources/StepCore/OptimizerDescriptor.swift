@@ -86,8 +86,9 @@ public protocol OptimizerDescriptor: Sendable {
     /// What is wrong with a parameter of `shape` for this optimizer (Muon takes matrices only),
     /// or nil.
     static func problem(shape: [Int]) -> String?
-    /// Fills `out` with view `name` of `range`: `step` is the number of steps taken, and
-    /// `state(name)` finds a state buffer.
+    /// Fills `out` with view `name` of elements `range` of one tensor: `params` and the pointers
+    /// `state(name)` returns start at that tensor's first element, and `step` is the number of
+    /// steps taken.
     static func view(_ name: String, _ h: Hyperparameters, step: Int, params: UnsafePointer<Float>,
                      state: (String) -> UnsafePointer<Float>?, range: Range<Int>, into out: UnsafeMutablePointer<Float>)
 }

@@ -433,8 +433,15 @@ public final class Session: @unchecked Sendable {
             out.update(from: state.params.pointer + range.lowerBound, count: range.count)
             return
         }
-        group.kind.fillView(view, group.hyper, step: _step, params: state.params.pointer,
-                            state: { state[$0].map { UnsafePointer($0) } }, range: range, into: out)
+        // Pointers to this tensor's own elements: a state role holds only the pieces of the
+        // tensors whose optimizer keeps it, so its offsets are not the parameters'.
+        let index = _config.layout.tensors.firstIndex { $0.name == t.name }!
+        let stateLayout = _config.stateLayout
+        group.kind.fillView(view, group.hyper, step: _step, params: state.params.pointer + t.offset,
+                            state: { name in
+                                guard let base = state[name], let piece = stateLayout.role(name)?.pieces[index] else { return nil }
+                                return UnsafePointer(base + piece.offset)
+                            }, range: floats, into: out)
     }
 
     /// Copies `buffer.count` bytes (or fewer at the end) at `offset` of the concatenation of
