@@ -101,7 +101,8 @@ public final class GradientUpload: @unchecked Sendable {
         // still in cache (one large write would otherwise have pushed its start out of it).
         var done = 0
         while done < n {
-            let m = min(n - done, GradientNorm.chunk - written % GradientNorm.chunk)
+            let end = norm.chunkEnd
+            let m = min(n - done, end > written ? end - written : GradientNorm.chunk)
             let src = raw.baseAddress! + done * dtype.byteWidth
             let dst = buffer.pointer + written
             switch dtype {

@@ -122,6 +122,12 @@ public enum GradientNorm {
             }
         }
 
+        /// Where the chunk being summed ends (within its tensor): a writer that stops there and
+        /// advances gets the chunk summed while it is still in cache.
+        public var chunkEnd: Int {
+            closed.count < ends.count ? min(summed + GradientNorm.chunk, ends[closed.count]) : count
+        }
+
         /// Each tensor's sum of squares, once all `count` values have arrived.
         public var tensorSums: [Double]? {
             guard summed == count else { return nil }

@@ -48,6 +48,24 @@ import Testing
         #expect(w["c"]!.map(\.bitPattern) == r["c"]!.map(\.bitPattern))
     }
 
+    @Test("a raw body over several tensors, in any pieces, gives the norm of named tensors")
+    func rawBodyAcrossTensorsHasTheNamedNorm() throws {
+        let body = Self.body("\(Self.a), \(Self.b), \(Self.c)")
+        let g = Self.grads(4)
+        let named = try Fixture.session(body, threads: 2)
+        let want = try named.step(grads: g)
+        let bytes = ["a", "b", "c"].flatMap { g[$0]!.flatMap { v in withUnsafeBytes(of: Float(v).bitPattern.littleEndian, Array.init) } }
+        for piece in [4093, 65_536 * 4 + 3, bytes.count] {
+            let s = try Fixture.session(body, threads: 3)
+            let u = try s.beginUpload(dtype: .f32)
+            try RawUploadTests.write(bytes, chunk: piece, to: u)
+            #expect(u.sumOfSquares != nil, "the norm was taken as the body arrived")
+            let got = try s.submit(u)
+            #expect(got.record?.gradNorm?.bitPattern == want.record?.gradNorm?.bitPattern, "pieces of \(piece)")
+            #expect(SessionFingerprint(s) == SessionFingerprint(named), "pieces of \(piece)")
+        }
+    }
+
     @Test("a prepared step refuses other steps, and an expired or aborted one commits nothing")
     func preparedStepLifecycle() throws {
         let s = try Fixture.session(Self.body(Self.b))
