@@ -254,6 +254,10 @@ def test_a_model_sharded_over_three_nodes_steps_bit_for_bit_as_on_one(three_node
         p, q = one.params(), sharded.params()
         for n in init:
             assert p[n].tobytes() == q[n].tobytes(), n
+        # After a fetch of the whole model its steps say what they were computed from.
+        assert sharded.step(grads).staleness == 0 and one.step(grads).staleness == 0
+        p, q = one.params(), sharded.params()
+        assert all(p[n].tobytes() == q[n].tobytes() for n in init)
         # Reopened from the servers alone, the placement is found again.
         again = stepd.ShardedSession.open(three_nodes, "split")
         assert again.names == list(init) and again.params()["head"].tobytes() == p["head"].tobytes()

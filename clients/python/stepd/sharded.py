@@ -142,8 +142,13 @@ class ShardedSession:
 
     def step(self, grads: Mapping[str, Any], loss: Optional[float] = None, *, based_on: Optional[int] = None) -> StepResult:
         """One step of the whole model: prepare on every server, add the per-tensor sums in
-        declared order, commit the global norm (or a skip) everywhere."""
+        declared order, commit the global norm (or a skip) everywhere. ``based_on`` defaults to
+        the step of the last :meth:`params` fetch of every shard, as for :meth:`Session.step`."""
         key = uuid.uuid4().hex
+        if based_on is None:
+            fetched = {s.params_step for s in self.shards}
+            if len(fetched) == 1:
+                based_on = fetched.pop()
         bodies = [codec.encode_raw(s.layout, {n: grads[n] for n in s.names}) if s.layout else b"" for s in self.shards]
         query: Dict[str, Any] = {"prepare": 1}
         if loss is not None:
