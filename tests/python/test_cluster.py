@@ -228,7 +228,7 @@ def _model(seed: int) -> dict:
     return {n: (rng.standard_normal(s) * 0.05).astype(np.float32) for n, s in shapes.items()}
 
 
-def test_a_model_sharded_over_three_nodes_steps_bit_for_bit_as_on_one(three_nodes):
+def test_a_model_sharded_over_three_nodes_steps_bit_for_bit_as_on_one(three_nodes, stepd_url):
     init = _model(1)
     opts = dict(optimizer={"type": "adamw", "lr": 0.01, "weight_decay": 0.1}, clip=1.0,
                 schedule={"type": "warmup_cosine", "warmup_steps": 2, "total_steps": 20},
@@ -258,8 +258,9 @@ def test_a_model_sharded_over_three_nodes_steps_bit_for_bit_as_on_one(three_node
         assert sharded.step(grads).staleness == 0 and one.step(grads).staleness == 0
         p, q = one.params(), sharded.params()
         assert all(p[n].tobytes() == q[n].tobytes() for n in init)
-        # Reopened from the servers alone, the placement is found again.
-        again = stepd.ShardedSession.open(three_nodes, "split")
+        # Reopened from the servers alone (a server without a shard among them), the placement
+        # is found again.
+        again = stepd.ShardedSession.open([*three_nodes[:2], stepd_url, three_nodes[2]], "split")
         assert again.names == list(init) and again.params()["head"].tobytes() == p["head"].tobytes()
     finally:
         one.delete()

@@ -92,8 +92,18 @@ class ShardedSession:
 
     @classmethod
     def open(cls, urls: Sequence[str], id: str, token: Optional[str] = None, **client_options: Any) -> "ShardedSession":
-        """The sharded session ``id`` on the servers at ``urls``, in the order it was created with."""
-        return cls([Client(u, token, **client_options).session(id) for u in urls])
+        """The sharded session ``id`` on those of the servers at ``urls`` that hold a shard of it
+        (others are passed over), in the order the model was created with."""
+        shards = []
+        for u in urls:
+            try:
+                shards.append(Client(u, token, **client_options).session(id))
+            except StepdError as e:
+                if e.status != 404:
+                    raise
+        if not shards:
+            raise StepdError(404, "Not Found", f"no server of {list(urls)} holds a shard of {id!r}")
+        return cls(shards)
 
     # -- reading ------------------------------------------------------------------------------
 
