@@ -114,5 +114,14 @@ import Testing
         _ = try s.patch(try Fixture.json(#"{"max_staleness": null}"#))
         #expect(try s.step(grads: g, basedOn: 0).record?.staleness == 2)
         #expect(s.historyRecords().map(\.staleness) == [0, 1, 2])
+        guard case .invalid(let bad, _)? = sessionError({ _ = try s.patch(try Fixture.json(#"{"max_staleness": -1}"#)) }) else {
+            Issue.record("a negative max_staleness"); return
+        }
+        #expect(bad == "max_staleness")
+        // It is part of the config a capture carries.
+        let restored = try Session(restoring: s.capture())
+        #expect(restored.config.maxStaleness == nil && restored.historyRecords().map(\.staleness) == [0, 1, 2])
+        _ = try s.patch(try Fixture.json(#"{"max_staleness": 4}"#))
+        #expect(try Session(restoring: s.capture()).config.maxStaleness == 4)
     }
 }
