@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -318,7 +319,6 @@ def test_gradients_older_than_max_staleness_are_refused(stepd_url):
         records = s.history()["records"]
         assert [x.get("staleness") for x in records] == [0, 1, 0, 3]
         metrics = requests.get(f"{stepd_url}/metrics").text
-        import re
         count = int(float(re.search(r"^stepd_step_staleness_steps_count (\S+)$", metrics, re.M).group(1)))
         within_1 = int(float(re.search(r'^stepd_step_staleness_steps_bucket\{le="1.0"\} (\S+)$', metrics, re.M).group(1)))
         assert count >= 4 and within_1 >= 3 and count - within_1 >= 1  # 0, 1, 0 and the 3
