@@ -40,12 +40,15 @@ let package = Package(
                        providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson",
                        providers: [.apt(["libjansson-dev"])]),
+        // Newton-Schulz's matrix products (Muon): OpenBLAS, its threads set by StepKernels' BLAS.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CStepIntrinsics"),
         .target(name: "StepJSON", dependencies: ["CJansson"]),
         .target(name: "StepLanes", dependencies: ["CStepIntrinsics"], swiftSettings: kernelSettings),
         .target(name: "StepKernelsAVX2", dependencies: ["StepLanes"],
                 swiftSettings: kernelSettings + [.unsafeFlags(avx2Flags)]),
-        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "CStepIntrinsics"],
+        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "CStepIntrinsics", "CBLAS"],
                 swiftSettings: kernelSettings),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
         .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),
@@ -64,12 +67,18 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The dashboard's HTML, scripts and vendored charting library (web/), compiled into the
+        // binary with C23's #embed; StepDashboard serves them.
+        .target(name: "StepDashboardFiles", exclude: ["web"], cSettings: [.unsafeFlags(["-std=c23"])]),
+        // The dashboard's routes (`/`, `/sessions/{id}`, `/compare`, `/assets/...`): static files
+        // with content types and ETags, no domain types; the pages read the JSON API.
+        .target(name: "StepDashboard", dependencies: ["StepHTTP", "StepDashboardFiles"]),
         // In-process requests (Router.handle, heads from target strings, whole answers): for
         // tests, fuzzing and `stepd conformance`'s in-process layer, never the server.
         .target(name: "StepHTTPTesting", dependencies: ["StepHTTP", "StepJSON", .product(name: "HTTPTypes", package: "swift-http-types")]),
-        // The application: sessions, steps, params, checkpoints, snapshots, tenants.
+        // The application: sessions, steps, params, checkpoints, snapshots, tenants, the dashboard.
         .target(name: "StepServer", dependencies: [
-            "StepHTTP", "StepCore", "StepStore", "StepTensors", "StepJSON",
+            "StepHTTP", "StepDashboard", "StepCore", "StepStore", "StepTensors", "StepJSON",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -108,7 +117,7 @@ let package = Package(
             "StepHTTP", "StepHTTPTesting", "StepJSON", .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "StepServerTests", dependencies: [
-            "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
+            "StepServer", "StepDashboard", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
             "StepConformanceHTTP", "StepConformanceTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
     ],

@@ -17,12 +17,13 @@ public final class OptimizerState: @unchecked Sendable {
         for (t, i) in zip(layout.tensors, inits) {
             i.fill(UnsafeMutableBufferPointer(start: params.pointer + t.offset, count: t.count))
         }
-        let kind = config.optimizer.kind
         roles = config.stateNames.map { name in
-            let buffer = AlignedBuffer(count: layout.count)
-            for t in layout.tensors {
-                let v = kind.initialValue(of: name, config.groups[t.group].hyper)
-                (buffer.pointer + t.offset).update(repeating: v, count: t.count)
+            let role = config.stateLayout.role(name)!
+            let buffer = AlignedBuffer(count: role.count)
+            for (t, piece) in zip(layout.tensors, role.pieces) {
+                guard let piece else { continue }
+                let group = config.groups[t.group]
+                (buffer.pointer + piece.offset).update(repeating: group.kind.initialValue(of: name, group.hyper), count: piece.count)
             }
             return (name, buffer)
         }
@@ -42,10 +43,6 @@ public final class OptimizerState: @unchecked Sendable {
 
     public func buffer(_ name: String) -> AlignedBuffer? { roles.first(where: { $0.name == name })?.buffer }
 
-    /// The buffers of `grads` and the state in the kernel's slots (`names` in slot order).
-    func laneBuffers(grads: UnsafePointer<Float>, slots names: [String]) -> LaneBuffers {
-        LaneBuffers(params: params.pointer, grads: grads, state: names.map { self[$0] })
-    }
 
     /// A deep copy: what a snapshot takes under the session lock before writing to disk unlocked.
     public func copy() -> OptimizerState {
@@ -53,23 +50,23 @@ public final class OptimizerState: @unchecked Sendable {
     }
 
     /// Bytes of parameters plus state.
-    public var byteCount: Int { params.byteCount * (1 + roles.count) }
+    public var byteCount: Int { roles.reduce(params.byteCount) { $0 + $1.buffer.byteCount } }
 
     /// `scalars` as a checkpoint stores them: `{"group": {"name": value}}`.
-    public func scalarsJSON(_ kind: any OptimizerDescriptor.Type) -> JSONValue {
+    public func scalarsJSON(_ config: SessionConfig) -> JSONValue {
         .object(JSONObject(scalars.sorted { $0.key < $1.key }.map { group, values in
-            (group, .object(JSONObject(zip(kind.scalars, values).map { ($0.name, .number($1)) })))
+            let kind = config.groups.first { $0.name == group }?.kind ?? config.optimizer.kind
+            return (group, .object(JSONObject(zip(kind.scalars, values).map { ($0.name, .number($1)) })))
         }))
     }
 
     /// Reads `scalarsJSON`'s form back, checking every group and name against the config.
     public static func scalars(from json: JSONValue, config: SessionConfig) throws(JSONFieldError) -> [String: [Double]] {
-        let kind = config.optimizer.kind
         var r = try JSONObjectReader(json, path: "optimizer_scalars")
         var out: [String: [Double]] = [:]
         for group in config.groups {
             guard var g = try r.object(group.name) else { continue }
-            out[group.name] = try kind.scalars.map { s throws(JSONFieldError) in
+            out[group.name] = try group.kind.scalars.map { s throws(JSONFieldError) in
                 guard let v = try g.double(s.name), v.isFinite else {
                     throw JSONFieldError(field: g.field(s.name), "is required (a finite number)")
                 }

@@ -62,12 +62,15 @@ public final class Session: @unchecked Sendable {
             throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
         }
         for role in config.stateNames {
+            let count = config.stateLayout.role(role)!.count
             guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role)\"") }
-            guard b.count == n else { throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.count) values, expected \(n)") }
+            guard b.count == count else { throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.count) values, expected \(count)") }
         }
-        let scalarCount = config.optimizer.kind.scalars.count
-        for (group, values) in image.state.scalars where values.count != scalarCount || !config.groups.contains(where: { $0.name == group }) {
-            throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected \(scalarCount) scalars of a group of this config")
+        for (group, values) in image.state.scalars {
+            let scalarCount = config.groups.first(where: { $0.name == group })?.kind.scalars.count
+            guard values.count == scalarCount else {
+                throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected the scalars of a group of this config (\(scalarCount.map(String.init) ?? "no such group"))")
+            }
         }
         self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel,
                   lastParamNorm: image.history.last?.paramNorm)
@@ -412,19 +415,17 @@ public final class Session: @unchecked Sendable {
         let norm = globalNorm ?? sumSq.squareRoot() * scale
         let coef = config.clipMaxNorm.map { min(1, $0 / (norm + 1e-6)) } ?? 1
         let step = t + 1
-        let kind = config.optimizer.kind
         var scalars = state.scalars
         let rules = config.groups.indices.map { g in
             let group = config.groups[g]
-            var carried = scalars[group.name] ?? kind.scalars.map(\.initial)
-            let rule = kind.laneRule(group.hyper, lr: lrs[g], step: step, scalars: &carried)
+            var carried = scalars[group.name] ?? group.kind.scalars.map(\.initial)
+            let rule = group.kind.update(group.hyper, lr: lrs[g], step: step, scalars: &carried)
             if !carried.isEmpty { scalars[group.name] = carried }
             return rule
         }
         let baseScale = Float(scale) * Float(coef)
         let scales = config.groups.map { $0.hyper.maximize ? -baseScale : baseScale }
-        let buffers = state.laneBuffers(grads: grads, slots: kind.slotNames)
-        let stats = update(buffers, rules: rules, scales: scales, segments: config.layout.segments, count: n)
+        let stats = update(grads, rules: rules, scales: scales, config: config)
         state.scalars = scalars
         _step = step
         _version &+= 1
@@ -441,10 +442,49 @@ public final class Session: @unchecked Sendable {
         zip(_config.groups, lrs).map { GroupLR(group: $0.name, lr: $1) }
     }
 
-    /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in
-    /// the same order whatever the thread count.
-    private func update(_ buffers: LaneBuffers, rules: [LaneRule], scales: [Float],
-                        segments: [(range: Range<Int>, group: Int)], count n: Int) -> UpdateStats {
+    /// Runs the elementwise rules over fixed chunks (the same chunks as the norm), then each
+    /// tensor-level rule on its tensors in declared order, so the statistics sum in the same
+    /// order whatever the thread count.
+    private func update(_ grads: UnsafePointer<Float>, rules: [OptimizerUpdate], scales: [Float], config: SessionConfig) -> UpdateStats {
+        let layout = config.layout
+        // Each group's state buffers in its optimizer's slot order, from the first tensor of a
+        // run of its tensors: a run's pieces are consecutive in every role it keeps.
+        let roles = config.groups.map { g in g.kind.slotNames.map { name in config.stateLayout.role(name).flatMap { role in state[name].map { (role, $0) } } } }
+        var laneSegments: [(range: Range<Int>, group: Int, state: [UnsafeMutablePointer<Float>?])] = []
+        var tensorWork: [(index: Int, rule: TensorRule)] = []
+        var i = 0
+        for seg in layout.segments {
+            while layout.tensors[i].offset < seg.range.lowerBound || layout.tensors[i].count == 0 { i += 1 }
+            switch rules[seg.group] {
+            case .lanes:
+                let first = i
+                laneSegments.append((seg.range, seg.group, roles[seg.group].map { slot in
+                    slot.flatMap { role, buffer in role.pieces[first].map { buffer + $0.offset } }
+                }))
+            case .tensor(let rule):
+                var k = i
+                while k < layout.tensors.count, layout.tensors[k].offset < seg.range.upperBound {
+                    if layout.tensors[k].count > 0 { tensorWork.append((k, rule)) }
+                    k += 1
+                }
+            }
+        }
+        var total = laneUpdate(grads, rules: rules, scales: scales, segments: laneSegments, count: layout.count)
+        for (i, rule) in tensorWork {
+            let t = layout.tensors[i]
+            let buffers = TensorBuffers(params: state.params.pointer + t.offset, grads: grads + t.offset, shape: t.shape,
+                                        state: roles[t.group].map { slot in slot.flatMap { role, buffer in role.pieces[i].map { buffer + $0.offset } } })
+            total = total + rule.update(buffers, gradScale: scales[t.group], parallel: parallel)
+        }
+        return total
+    }
+
+    /// The elementwise part: `segments` are runs of one group's tensors, with the group's state
+    /// slots pointing at the run's first element.
+    private func laneUpdate(_ grads: UnsafePointer<Float>, rules: [OptimizerUpdate], scales: [Float],
+                            segments: [(range: Range<Int>, group: Int, state: [UnsafeMutablePointer<Float>?])], count n: Int) -> UpdateStats {
+        guard !segments.isEmpty else { return UpdateStats() }
+        let params = state.params.pointer
         let chunk = GradientNorm.chunk
         let chunks = (n + chunk - 1) / chunk
         return withUnsafeTemporaryAllocation(of: UpdateStats.self, capacity: max(chunks, 1)) { partial in
@@ -462,7 +502,12 @@ public final class Session: @unchecked Sendable {
                 while k < segments.count, segments[k].range.lowerBound < hi {
                     let seg = segments[k]
                     let r = max(lo, seg.range.lowerBound)..<min(hi, seg.range.upperBound)
-                    s = s + rules[seg.group].update(buffers, gradScale: scales[seg.group], range: r)
+                    if case .lanes(let rule) = rules[seg.group] {
+                        let into = r.lowerBound - seg.range.lowerBound
+                        let buffers = LaneBuffers(params: params + r.lowerBound, grads: grads + r.lowerBound,
+                                                  state: seg.state.map { $0.map { $0 + into } })
+                        s = s + rule.update(buffers, gradScale: scales[seg.group], range: 0..<r.count)
+                    }
                     k += 1
                 }
                 out[c] = s
@@ -502,13 +547,16 @@ public final class Session: @unchecked Sendable {
         return ParamsReader(session: self, tensors: try select(names), view: view, step: _step, version: paramsVersion, dtype: dtype)
     }
 
+    /// A view is one some group's optimizer has; the tensors of the other groups show their
+    /// parameters in it.
     private func checkView(_ view: String?) throws(SessionError) {
         guard let view else { return }
-        let kind = _config.optimizer.kind
-        guard kind.views.contains(view) else {
-            let has = kind.views.isEmpty ? "it has none" : "it has \(kind.views.joined(separator: ", "))"
-            throw .invalid(field: "view", detail: "\"\(view.prefix(40))\" is not a view of optimizer \"\(kind.type)\"; \(has)")
-        }
+        let kinds = _config.groups.map { $0.kind }
+        guard !kinds.contains(where: { $0.views.contains(view) }) else { return }
+        let views = kinds.flatMap { $0.views }
+        let has = views.isEmpty ? "it has none" : "it has \(views.joined(separator: ", "))"
+        let types = Set(kinds.map { "\"\($0.type)\"" }).sorted().joined(separator: ", ")
+        throw .invalid(field: "view", detail: "\"\(view.prefix(40))\" is not a view of optimizer \(types); \(has)")
     }
 
     /// Writes floats `floats` (relative to the tensor) of `t`, or of its view, to `out`.
@@ -518,9 +566,13 @@ public final class Session: @unchecked Sendable {
             out.update(from: state.params.pointer + range.lowerBound, count: range.count)
             return
         }
-        let state = self.state
-        _config.optimizer.kind.fillView(view, _config.groups[t.group].hyper, step: _step, params: state.params.pointer,
-                                        state: { state[$0].map { UnsafePointer($0) } }, range: range, into: out)
+        let state = self.state, group = _config.groups[t.group]
+        guard group.kind.views.contains(view) else {
+            out.update(from: state.params.pointer + range.lowerBound, count: range.count)
+            return
+        }
+        group.kind.fillView(view, group.hyper, step: _step, params: state.params.pointer,
+                            state: { state[$0].map { UnsafePointer($0) } }, range: range, into: out)
     }
 
     /// Copies `buffer.count` bytes (or fewer at the end) at `offset` of the concatenation of
@@ -620,6 +672,18 @@ public final class Session: @unchecked Sendable {
     // MARK: Reading
 
     public func historyRecords(last n: Int? = nil) -> [StepRecord] { locked { history.last(n) } }
+
+    /// Records after the first `after` appended (all kept if nil), of those the newest `last`,
+    /// with `total` (records appended since this session was created or restored) and the
+    /// verdict, read in one critical section so that `total` counts exactly the records a
+    /// poller has then seen.
+    public func historyPage(after: Int? = nil, last n: Int? = nil) -> (records: [StepRecord], total: Int, health: HealthVerdict) {
+        locked {
+            var records = after.map { history.records(after: $0) } ?? history.last()
+            if let n { records = Array(records.suffix(max(0, n))) }
+            return (records, history.total, HealthVerdict(history: history.last(200)))
+        }
+    }
 
     public func health() -> HealthVerdict { locked { HealthVerdict(history: history.last(200)) } }
 

@@ -44,6 +44,23 @@ public struct SessionConfig: Sendable {
     /// `max_staleness: k`: a step whose gradient was computed from parameters more than k steps
     /// old (`based_on`) is refused; nil accepts any.
     public var maxStaleness: Int? = nil
+    /// Where the optimizer state lives, from the groups' optimizers and the tensors' shapes.
+    public let stateLayout: StateLayout
+
+    init(optimizer: OptimizerConfig, schedule: any LearningRateSchedule, clipMaxNorm: Double?, groups: [ParamGroup],
+         layout: TensorLayout, accumulation: AccumulationConfig, nonFinite: NonFinitePolicy, snapshot: SnapshotPolicy,
+         historyCapacity: Int) {
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.clipMaxNorm = clipMaxNorm
+        self.groups = groups
+        self.layout = layout
+        self.accumulation = accumulation
+        self.nonFinite = nonFinite
+        self.snapshot = snapshot
+        self.historyCapacity = historyCapacity
+        stateLayout = StateLayout(groups: groups, layout: layout)
+    }
 
     public static let topLevelKeys = ["optimizer", "schedule", "clip", "groups", "params", "accumulation", "nonfinite", "snapshot", "history", "max_staleness"]
 
@@ -70,7 +87,7 @@ public struct SessionConfig: Sendable {
             try c.finish()
         }
 
-        var groups = [ParamGroup(name: "default", overrides: JSONObject(), hyper: optimizer.hyper)]
+        var groups = [ParamGroup(name: "default", overrides: JSONObject(), kind: optimizer.kind, hyper: optimizer.hyper)]
         for (i, g) in (try r.array("groups") ?? []).enumerated() {
             var gr = try JSONObjectReader(g, path: "groups[\(i)]")
             let name = try gr.string("name") ?? ""
@@ -78,11 +95,25 @@ public struct SessionConfig: Sendable {
             guard !groups.contains(where: { $0.name == name }) else {
                 throw JSONFieldError(field: "groups[\(i)].name", "duplicate group name \"\(name)\"")
             }
-            let hyper = try optimizer.group(&gr)
+            var kind = optimizer.kind
+            let hyper: any OptimizerHyperparameters
+            if let type = try gr.string("type") {
+                guard let k = Optimizers.named(type) else {
+                    throw JSONFieldError(field: gr.field("type"), "unknown optimizer \"\(type)\"; expected one of \(Optimizers.types.joined(separator: ", "))")
+                }
+                kind = k
+                hyper = try k.read(&gr, over: k.defaults)
+            } else {
+                hyper = try optimizer.group(&gr)
+            }
             try gr.finish()
             var overrides = JSONObject(gr.object.pairs.filter { $0.value != .null }.map { ($0.key, $0.value) })
             overrides["name"] = nil
-            groups.append(ParamGroup(name: name, overrides: overrides, hyper: hyper))
+            if overrides["type"] != nil {
+                // A group of its own type echoes every field: its defaults are not the session's.
+                overrides = JSONObject([("type", .string(kind.type))] + kind.json(hyper).pairs.map { ($0.key, $0.value) })
+            }
+            groups.append(ParamGroup(name: name, overrides: overrides, kind: kind, hyper: hyper))
         }
 
         guard let params = try r.array("params") else {
@@ -123,6 +154,9 @@ public struct SessionConfig: Sendable {
                     throw JSONFieldError(field: "\(path).group", "unknown group \"\(g)\"; declared groups: \(groups.map(\.name).joined(separator: ", "))")
                 }
                 group = gi
+            }
+            if let problem = groups[group].kind.problem(shape: shape) {
+                throw JSONFieldError(field: path, "tensor \"\(name)\" has shape \(shape), and its group \"\(groups[group].name)\" runs \(groups[group].kind.type): \(problem)")
             }
             if let values = try pr.array("values") {
                 guard values.count == count else {
@@ -256,6 +290,14 @@ public struct SessionConfig: Sendable {
         guard next.layout == layout else {
             throw SessionError.invalid(field: "params", detail: "cannot be changed by PATCH")
         }
+        for (i, now) in next.groups.enumerated().dropFirst() {
+            if let then = groups.first(where: { $0.name == now.name }), now.kind.type != then.kind.type {
+                throw SessionError.invalid(field: "groups[\(i - 1)].type", detail: "cannot be changed from \"\(then.kind.type)\" after the session is created (its optimizer state would be orphaned)")
+            }
+        }
+        guard next.stateLayout.all == stateLayout.all else {
+            throw SessionError.invalid(field: "groups", detail: "the change moves parameters between optimizers, whose state this session was not created with; set groups' optimizers at creation")
+        }
         return next
     }
 }
@@ -276,13 +318,13 @@ extension JSONValue {
 extension SessionConfig {
     /// The optimizer state tensors this config keeps (one buffer each, over every tensor), by
     /// torch's names, in kernel slot order.
-    public var stateNames: [String] { optimizer.kind.usedState(groups.map(\.hyper)).map(\.name) }
+    public var stateNames: [String] { stateLayout.used }
 
     /// Bytes a session with this config holds: parameters, optimizer state, one gradient
     /// buffer, and the accumulation sum when it accumulates. Limits are checked against this
     /// before anything is allocated.
     public var residentBytes: Int {
-        let buffers = 1 + stateNames.count + 1 + (accumulation.contributions > 1 ? 1 : 0)
-        return layout.count * 4 * buffers
+        let buffers = 1 + 1 + (accumulation.contributions > 1 ? 1 : 0)
+        return layout.count * 4 * buffers + stateLayout.usedCount * 4
     }
 }

@@ -5,6 +5,8 @@ extension HTTPField.Name {
     public static var idempotencyKey: Self { Self("Idempotency-Key")! }
     /// RFC 9110's hint on a 415: which media types a POST would have accepted.
     public static var acceptPost: Self { Self("Accept-Post")! }
+    /// Keeps session URLs out of the Referer a dashboard page's links would send.
+    public static var referrerPolicy: Self { Self("Referrer-Policy")! }
 }
 
 extension HTTPResponse.Status {

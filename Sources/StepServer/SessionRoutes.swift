@@ -92,8 +92,11 @@ extension StepService {
         r.get("/v1/sessions/{id}/history") { [self] head, p in
             let s = try session(p, head, .read)
             let last = try head.intQuery("last", in: 0...1_000_000)
-            let records = s.historyRecords(last: last)
-            return .json(["step": .number(Double(s.step)), "records": .array(records.map(\.json)), "health": s.health().json])
+            // A poller (the dashboard) passes the `total` it last saw and gets only what is new.
+            let after = try head.intQuery("after")
+            let page = s.historyPage(after: after, last: last)
+            return .json(["step": .number(Double(s.step)), "total": .number(Double(page.total)),
+                          "records": .array(page.records.map(\.json)), "health": page.health.json])
         }
         r.post("/v1/sessions/{id}/snapshots") { [self] head, p in
             let s = try session(p, head, .write)

@@ -1,4 +1,5 @@
 import StepHTTP
+import StepDashboard
 import Foundation
 import StepCore
 import StepJSON
@@ -81,6 +82,7 @@ public final class StepService: Sendable {
         addStepRoutes(&r)
         addParamsRoutes(&r)
         addCheckpointRoutes(&r)
+        Dashboard.addRoutes(to: &r)
         return r
     }
 

@@ -26,9 +26,11 @@ public enum SessionCheckpoint {
                                  floats: UnsafeBufferPointer(start: image.state.params.pointer + t.offset, count: t.count)))
         }
         for (role, buffer) in image.state.roles {
-            for t in config.layout.tensors {
-                tensors.append(.init(name: "state.\(t.name).\(role)", shape: t.shape,
-                                     floats: UnsafeBufferPointer(start: buffer.pointer + t.offset, count: t.count)))
+            guard let pieces = config.stateLayout.role(role)?.pieces else { continue }
+            for (t, piece) in zip(config.layout.tensors, pieces) {
+                guard let piece else { continue }
+                tensors.append(.init(name: "state.\(t.name).\(role)", shape: piece.shape,
+                                     floats: UnsafeBufferPointer(start: buffer.pointer + piece.offset, count: piece.count)))
             }
         }
         if let p = image.pending {
@@ -45,7 +47,7 @@ public enum SessionCheckpoint {
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
-        if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config.optimizer.kind).text }
+        if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config).text }
         if let tenant = image.tenant { metadata["tenant"] = tenant }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
     }
@@ -112,9 +114,11 @@ public enum SessionCheckpoint {
 
         // Which tensors the file has, checked against the config before any allocation.
         var expected: [String: [Int]] = [:]
-        for t in config.layout.tensors {
-            expected["params.\(t.name)"] = t.shape
-            for role in config.optimizer.kind.slotNames { expected["state.\(t.name).\(role)"] = t.shape }
+        for t in config.layout.tensors { expected["params.\(t.name)"] = t.shape }
+        for role in config.stateLayout.all {
+            for (t, piece) in zip(config.layout.tensors, role.pieces) {
+                if let piece { expected["state.\(t.name).\(role.name)"] = piece.shape }
+            }
         }
         if meta["accumulation"] != nil { expected["accumulation.sum"] = [n] }
         for info in file.tensors {
@@ -125,17 +129,21 @@ public enum SessionCheckpoint {
                 throw SessionError.invalid(field: info.name, detail: "expected F32 of shape \(shape), got \(info.dtype.rawValue) \(info.shape)")
             }
         }
-        func complete(_ prefix: String, _ suffix: String) throws -> Bool {
-            let found = config.layout.tensors.count { file.tensor(named: "\(prefix)\($0.name)\(suffix)") != nil }
-            guard found == config.layout.tensors.count || found == 0 else {
-                throw SessionError.invalid(field: "\(prefix)*\(suffix)", detail: "has \(found) of \(config.layout.tensors.count) tensors")
+        /// Whether the file has `prefix<name>suffix` for all of `tensors` (or none: nil is all).
+        func complete(_ prefix: String, _ suffix: String, _ tensors: [TensorSpec]) throws -> Bool {
+            let found = tensors.count { file.tensor(named: "\(prefix)\($0.name)\(suffix)") != nil }
+            guard found == tensors.count || found == 0 else {
+                throw SessionError.invalid(field: "\(prefix)*\(suffix)", detail: "has \(found) of \(tensors.count) tensors")
             }
-            return found > 0 || config.layout.tensors.isEmpty
+            return found > 0 || tensors.isEmpty
         }
-        guard try complete("params.", "") else {
+        guard try complete("params.", "", config.layout.tensors) else {
             throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
         }
-        let presentRoles = try config.optimizer.kind.slotNames.filter { try complete("state.", ".\($0)") }
+        let presentRoles = try config.stateLayout.all.filter { role in
+            let keeping = zip(config.layout.tensors, role.pieces).compactMap { $1 == nil ? nil : $0 }
+            return try complete("state.", ".\(role.name)", keeping)
+        }
         var scalars: [String: [Double]] = [:]
         if let text = meta["optimizer_scalars"] {
             do { scalars = try OptimizerState.scalars(from: try JSONParser.parse(text), config: config) } catch {
@@ -168,16 +176,18 @@ public enum SessionCheckpoint {
         // Every value of these is read from the file (the tensors tile each buffer), so they
         // start uninitialized: their pages are first touched by the reads.
         let params = AlignedBuffer(uninitializedCount: n)
-        let roles = presentRoles.map { role in (name: role, buffer: AlignedBuffer(uninitializedCount: n)) }
+        let roles = presentRoles.map { role in (name: role.name, buffer: AlignedBuffer(uninitializedCount: role.count)) }
         let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
         var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
-        func place(_ buffer: AlignedBuffer, _ prefix: String, _ suffix: String) {
-            for t in config.layout.tensors {
-                destinations["\(prefix)\(t.name)\(suffix)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4)
+        for t in config.layout.tensors {
+            destinations["params.\(t.name)"] = UnsafeMutableRawBufferPointer(start: params.pointer + t.offset, count: t.count * 4)
+        }
+        for (role, (_, buffer)) in zip(presentRoles, roles) {
+            for (t, piece) in zip(config.layout.tensors, role.pieces) {
+                guard let piece else { continue }
+                destinations["state.\(t.name).\(role.name)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + piece.offset, count: piece.count * 4)
             }
         }
-        place(params, "params.", "")
-        for (role, buffer) in roles { place(buffer, "state.", ".\(role)") }
         if let sum { destinations["accumulation.sum"] = UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4) }
         try withExtendedLifetime((params, roles, sum)) {
             _ = try file.load(verifyingChecksum: verifyingChecksum) { destinations[$0.name] }

@@ -25,6 +25,10 @@ struct KernelBench: ParsableCommand {
             foreach=True "foreach", fused=True "fused"), each once per round; vs torch is the \
             median over rounds of torch's fastest path in that round over stepd.
 
+            Tensor-level optimizers (adafactor, lamb, muon) run on one matrix 1000 wide (n/1000 \
+            rows), torch's too; their passes over the tensor (two or three) are not counted in \
+            bytes per parameter, which stays what one streaming pass moves.
+
             Bytes per parameter are what an update must move: read the gradient, the parameter \
             and each state tensor, write the parameter and each state tensor, 4 bytes each \
             (28 for AdamW's two state tensors, 20 for SGD with momentum). GB/s is those bytes \
@@ -34,7 +38,7 @@ struct KernelBench: ParsableCommand {
             """)
 
     @Option(name: .customLong("optimizer"), parsing: .upToNextOption,
-            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all.")
+            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all (all but muon: see bench muon).")
     var optimizers: [String] = ["adamw"]
 
     @Option(parsing: .upToNextOption, help: "Parameter counts.")
@@ -61,10 +65,13 @@ struct KernelBench: ParsableCommand {
     @Option(help: "A Python with torch (and lion-pytorch, schedulefree for lion and schedule_free_adamw): also measure torch's implementation on each of its CPU paths (bench/torch_optim.py) in every round.")
     var torchPython: String?
 
-    /// `--optimizer` with `all` expanded, in the order given, each once.
+    /// `--optimizer` with `all` expanded, in the order given, each once. `all` leaves out Muon:
+    /// its step is matrix products, not a stream (`stepd bench muon` measures it); name it to
+    /// run it here on the same matrices as Adafactor.
     var optimizerTypes: [String] {
         var out: [String] = []
-        for name in optimizers.flatMap({ $0 == "all" ? Optimizers.types : [$0] }) where !out.contains(name) { out.append(name) }
+        let all = Optimizers.types.filter { $0 != MuonOptimizer.type }
+        for name in optimizers.flatMap({ $0 == "all" ? all : [$0] }) where !out.contains(name) { out.append(name) }
         return out
     }
 
@@ -96,11 +103,17 @@ struct KernelBench: ParsableCommand {
     private func measure(_ subject: BenchSubject, n: Int, torch: TorchOptim?, paths: [String]) throws {
         let g = AlignedBuffer(count: n, filledWith: 0.01)
         let p = AlignedBuffer(count: n, filledWith: 0.5)
-        // Only the state a session would allocate, at its initial values; unused slots stay nil.
+        let shape = subject.shape(n)
+        // Only the state a session would allocate, in its shape for this tensor, at its initial
+        // values; unused slots stay nil.
         var state = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
-        for s in subject.state { state[s.slot] = AlignedBuffer(count: n, filledWith: s.initial) }
-        let used = state.compactMap { $0?.pointer }
+        for s in subject.state {
+            if let count = s.count(shape) { state[s.slot] = AlignedBuffer(count: count, filledWith: s.initial) }
+        }
+        // The baseline streams the per-element state only (Adafactor's rows and columns are not streams).
+        let used = state.compactMap { $0 }.filter { $0.count == n }.map(\.pointer)
         let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: state.map { $0?.pointer })
+        let whole = TensorBuffers(params: p.pointer, grads: g.pointer, shape: shape, state: state.map { $0?.pointer })
         // One session: its step counter and scalars carry across thread counts and instruction sets.
         let nextRule = subject.stepper()
         let bytes = subject.bytesPerParam
@@ -117,22 +130,28 @@ struct KernelBench: ParsableCommand {
                 })
                 for set in isa {
                     kernelSeconds[set, default: []].append(timed(seconds) {
-                        let rule = nextRule()
+                        let update = nextRule()
                         var scale: Float = 1
                         if clip {
                             // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
                             let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
                             scale = Float(min(1, 1 / (norm + 1e-6)))
                         }
-                        parallel.forEachRange(count: n) { r in
-                            _ = rule.update(buffers, gradScale: scale, range: r, on: set)
+                        switch update {
+                        case .lanes(let rule):
+                            parallel.forEachRange(count: n) { r in
+                                _ = rule.update(buffers, gradScale: scale, range: r, on: set)
+                            }
+                        case .tensor(let rule):
+                            _ = rule.update(whole, gradScale: scale, parallel: parallel, on: set)
                         }
                     })
                 }
                 if let torch {
                     for path in paths {
                         torchSeconds[path, default: []].append(try torch.secondsPerStep(
-                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip))
+                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip,
+                            shape: subject.tensorLevel ? shape : nil))
                     }
                 }
             }
@@ -174,13 +193,21 @@ struct BenchSubject {
     let config: String
     /// Slots in the kernel's `LaneBuffers`, of which `state` are used.
     let slotCount: Int
-    let state: [(slot: Int, name: String, initial: Float)]
-    /// A fresh session's steps: each call gives the next step's rule (step 1, 2, ...), carrying
-    /// the optimizer's scalars as Session does.
-    let stepper: () -> () -> LaneRule
+    /// Each used state tensor's element count for a parameter of a given shape (nil: not kept).
+    let state: [(slot: Int, name: String, initial: Float, count: ([Int]) -> Int?)]
+    /// A fresh session's steps: each call gives the next step's update (step 1, 2, ...),
+    /// carrying the optimizer's scalars as Session does.
+    let stepper: () -> () -> OptimizerUpdate
+    /// Whether its update works on whole tensors (then `shape` matters).
+    let tensorLevel: Bool
+    /// The shape `n` parameters are measured in: one vector for elementwise updates; a matrix
+    /// 1000 wide for tensor-level ones (Adafactor factors it, Muon needs it), as a model's
+    /// weights are.
+    func shape(_ n: Int) -> [Int] { tensorLevel && n % 1000 == 0 ? [n / 1000, 1000] : [n] }
 
-    /// Read grads and params, each state tensor; write params and each state tensor.
-    var bytesPerParam: Int { 4 * (3 + 2 * state.count) }
+    /// Read grads and params, each elementwise state tensor; write params and each such state
+    /// tensor (factored state is a rounding error at these sizes).
+    var bytesPerParam: Int { 4 * (3 + 2 * state.filter { $0.count([8, 1000]) == 8000 }.count) }
 
     init<D: OptimizerDescriptor>(_ d: D.Type) throws {
         var h = D.defaults
@@ -194,13 +221,17 @@ struct BenchSubject {
         type = D.type
         config = JSONValue.object(h.json).text
         slotCount = D.stateTensors.count
-        state = D.usedState([h]).map { ($0.slot, $0.name, D.initialValue(of: $0.name, fixed)) }
+        state = D.usedState([h]).map { s in
+            (s.slot, s.name, D.initialValue(of: s.name, fixed), { D.stateShape(s.name, for: $0).map { $0.reduce(1, *) } })
+        }
+        var probe = D.scalars.map(\.initial)
+        if case .tensor = D.update(fixed, lr: fixed.lr, step: 1, scalars: &probe) { tensorLevel = true } else { tensorLevel = false }
         stepper = {
             var step = 0
             var scalars = D.scalars.map(\.initial)
             return {
                 step += 1
-                return D.rule(fixed, lr: fixed.lr, step: step, scalars: &scalars)
+                return D.update(fixed, lr: fixed.lr, step: step, scalars: &scalars)
             }
         }
     }
