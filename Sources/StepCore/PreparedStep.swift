@@ -16,6 +16,9 @@ public struct PreparedStep: Sendable {
     let expires: Double
     let ttl: Double
     let upload: GradientUpload
+    /// The upload holds the session's own gradient buffer, which goes back to it when the step
+    /// is committed, aborted or dropped.
+    let ownsSessionBuffer: Bool
 
     public var json: JSONValue {
         var o = JSONObject()

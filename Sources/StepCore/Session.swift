@@ -120,7 +120,12 @@ public final class Session: @unchecked Sendable {
 
     /// Marks the session as gone. Waits for a change in progress to finish, so once this
     /// returns no change can land on it any more.
-    public func retire() { locked { retired = true } }
+    public func retire() {
+        locked {
+            retired = true
+            dropPreparedLocked()
+        }
+    }
 
     private func checkLive() throws(SessionError) {
         if retired { throw .retired(id: id) }
@@ -274,9 +279,12 @@ public final class Session: @unchecked Sendable {
         if !finite, _config.nonFinite == .error {
             throw .nonFinite("the gradients hold NaN or Inf; nothing was stored (nonfinite: \"error\")")
         }
+        // The upload's lease on the session's own buffer is taken off here: held by `prepared`,
+        // a lease naming the session would make a cycle that outlives the session.
+        let ownsBuffer = upload.returnsToSession(self)
         let p = PreparedStep(step: _step, tensorSums: Array(zip(_config.layout.tensors.map(\.name), sums)), finite: finite, loss: loss,
                              staleness: staleness, idempotencyKey: idempotencyKey, expires: ProcessInfo.processInfo.systemUptime + ttl,
-                             ttl: ttl, upload: upload)
+                             ttl: ttl, upload: upload, ownsSessionBuffer: ownsBuffer)
         prepared = p
         return p
     }
@@ -327,12 +335,11 @@ public final class Session: @unchecked Sendable {
         if let p = prepared, ProcessInfo.processInfo.systemUptime >= p.expires { dropPreparedLocked() }
     }
 
-    /// Under the lock: the buffer goes straight back to the session (the upload's own return
-    /// would take the lock again).
+    /// Under the lock: the session's own buffer goes straight back to it.
     private func dropPreparedLocked() {
         guard let p = prepared else { return }
         prepared = nil
-        if p.upload.returnsToSession(self) {
+        if p.ownsSessionBuffer {
             spareGradients = p.upload.buffer
             gradientBufferLent = false
         }

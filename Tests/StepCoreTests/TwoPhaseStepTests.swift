@@ -87,6 +87,21 @@ import Testing
         #expect(try s.step(grads: g).step == 1)
     }
 
+    @Test("a session let go with a step still prepared is freed, and retiring it gives the buffer back")
+    func aPreparedStepHoldsNoCycle() throws {
+        weak var gone: Session?
+        do {
+            let s = try Fixture.session(Self.body(Self.b))
+            _ = try s.prepare(try Self.upload(s, ["b": Self.grads(0)["b"]!]))
+            gone = s
+        }
+        #expect(gone == nil)
+        let s = try Fixture.session(Self.body(Self.b))
+        _ = try s.prepare(try Self.upload(s, ["b": Self.grads(0)["b"]!]))
+        s.retire()
+        #expect(!s.abortPrepared())
+    }
+
     @Test("a non-finite part is committed as a skip, as one session skips it")
     func nonFiniteIsSkipped() throws {
         let s = try Fixture.session(Self.body(Self.b))
