@@ -49,7 +49,7 @@ public final class GradientUpload: @unchecked Sendable {
         self.buffer = buffer
         self.dtype = dtype
         self.lease = lease
-        norm = GradientNorm.Running(count: layout.count)
+        norm = GradientNorm.Running(tensorCounts: layout.counts)
     }
 
     deinit {
@@ -101,7 +101,8 @@ public final class GradientUpload: @unchecked Sendable {
         // still in cache (one large write would otherwise have pushed its start out of it).
         var done = 0
         while done < n {
-            let m = min(n - done, GradientNorm.chunk - written % GradientNorm.chunk)
+            let end = norm.chunkEnd
+            let m = min(n - done, end > written ? end - written : GradientNorm.chunk)
             let src = raw.baseAddress! + done * dtype.byteWidth
             let dst = buffer.pointer + written
             switch dtype {
@@ -114,13 +115,16 @@ public final class GradientUpload: @unchecked Sendable {
         }
     }
 
-    /// The sum of squares of a complete raw upload, as `GradientNorm.sumOfSquares` gives it
-    /// (the same chunks added in the same order, so the same bits); nil for named tensors or an
-    /// incomplete body.
-    var sumOfSquares: Double? {
+    /// Each tensor's sum of squares of a complete raw upload, as `GradientNorm.tensorSums`
+    /// gives them (the same chunks added in the same order, so the same bits); nil for named
+    /// tensors or an incomplete body.
+    var tensorSums: [Double]? {
         guard dtype != nil, namedTensors.isEmpty, !overflow, carry.isEmpty, written == layout.count else { return nil }
-        return norm.result
+        return norm.tensorSums
     }
+
+    /// `GradientNorm.total` of `tensorSums`.
+    var sumOfSquares: Double? { tensorSums.map(GradientNorm.total) }
 
     private var tooLong: SessionError {
         .invalid(field: "body", detail: "expected \(expectedBytes) bytes (\(layout.count) \((dtype ?? .f32).rawValue) values for tensors \(layout.tensors.map(\.name).joined(separator: ", ")) in declared order), got more")

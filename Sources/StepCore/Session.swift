@@ -26,6 +26,8 @@ public final class Session: @unchecked Sendable {
     /// on extra buffers) for sessions used directly.
     private var budget: ByteBudget?
     private var pending: PendingAccumulation?
+    /// A gradient stored by `prepare`, waiting for `commit`; it holds its upload's buffer.
+    private var prepared: PreparedStep?
     private var idempotency = IdempotencyCache(capacity: 1024)
     private var _version: UInt64 = 0
     /// Bumped whenever parameter values change (a step, a PUT): a streamed download that sees
@@ -37,6 +39,10 @@ public final class Session: @unchecked Sendable {
     /// still uploading when its session went away can neither be applied nor write the session
     /// back to disk.
     private var retired = false
+    /// The base URL of the server this session is being moved to (`beginMove`): from then on
+    /// every change is refused with `.moving`, so the checkpoint taken for the move stays the
+    /// whole truth. Reads and snapshots go on.
+    private var _movingTo: String?
 
     public init(id: String, config: SessionConfig, inits: [ParamInit], tenant: String? = nil, parallel: Parallel = .machine) {
         self.id = id
@@ -114,11 +120,32 @@ public final class Session: @unchecked Sendable {
 
     /// Marks the session as gone. Waits for a change in progress to finish, so once this
     /// returns no change can land on it any more.
-    public func retire() { locked { retired = true } }
+    public func retire() {
+        locked {
+            retired = true
+            dropPreparedLocked()
+        }
+    }
 
     private func checkLive() throws(SessionError) {
         if retired { throw .retired(id: id) }
+        if let to = _movingTo { throw .moving(id: id, to: to) }
     }
+
+    public var movingTo: String? { locked { _movingTo } }
+
+    /// Freezes the session for a move to the server at `to`: changes are refused from now on,
+    /// and a change in progress finishes first. Moving again (to the same or another place)
+    /// is allowed: a client retrying a move that failed halfway starts over.
+    public func beginMove(to: String) throws(SessionError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if retired { throw .retired(id: id) }
+        _movingTo = to
+    }
+
+    /// Thaws a session whose move was abandoned (the copy could not be placed).
+    public func cancelMove() { locked { _movingTo = nil } }
     public var byteCount: Int { state.byteCount }
 
     // MARK: Steps
@@ -164,8 +191,10 @@ public final class Session: @unchecked Sendable {
     /// - Parameters:
     ///   - expectedStep: from `If-Match`; the request is refused if the session is elsewhere.
     ///   - idempotencyKey: a retry with a key already applied gets the first answer back.
+    ///   - basedOn: the step of the parameters the gradient was computed from, checked against
+    ///     `max_staleness` and recorded.
     public func submit(_ upload: GradientUpload, loss: Double? = nil, contribution: Contribution? = nil,
-                       expectedStep: Int? = nil, idempotencyKey: String? = nil) throws(SessionError) -> StepOutcome {
+                       expectedStep: Int? = nil, idempotencyKey: String? = nil, basedOn: Int? = nil) throws(SessionError) -> StepOutcome {
         lock.lock()
         defer {
             if upload.returnsToSession(self) {
@@ -180,6 +209,8 @@ public final class Session: @unchecked Sendable {
             return earlier
         }
         if let expectedStep, expectedStep != _step { throw .stale(expected: expectedStep, current: _step) }
+        try checkNoPreparedLocked()
+        let staleness = try stalenessLocked(basedOn)
         try upload.validate()
         let outcome: StepOutcome
         let acc = _config.accumulation
@@ -187,7 +218,7 @@ public final class Session: @unchecked Sendable {
             if contribution != nil, contribution != Contribution(worker: 0, microBatch: 0) {
                 throw .invalid(field: "micro_batch", detail: "this session does not accumulate (accumulation.micro_batches × workers = 1)")
             }
-            outcome = try applyLocked(upload.buffer.pointer, scale: 1, loss: loss, sumOfSquares: upload.sumOfSquares)
+            outcome = try applyLocked(upload.buffer.pointer, scale: 1, loss: loss, sumOfSquares: upload.sumOfSquares, staleness: staleness)
         } else {
             outcome = try accumulateLocked(upload, loss: loss, contribution: contribution)
         }
@@ -197,12 +228,121 @@ public final class Session: @unchecked Sendable {
 
     /// Convenience for callers holding whole tensors (JSON bodies, the conformance runner).
     public func step(grads: [String: [Double]], loss: Double? = nil, contribution: Contribution? = nil,
-                     expectedStep: Int? = nil, idempotencyKey: String? = nil) throws(SessionError) -> StepOutcome {
+                     expectedStep: Int? = nil, idempotencyKey: String? = nil, basedOn: Int? = nil) throws(SessionError) -> StepOutcome {
         let upload = try beginUpload()
         for (name, values) in grads.sorted(by: { $0.key < $1.key }) {
             try upload.set(name, values: values, field: "grads.\(name)")
         }
-        return try submit(upload, loss: loss, contribution: contribution, expectedStep: expectedStep, idempotencyKey: idempotencyKey)
+        return try submit(upload, loss: loss, contribution: contribution, expectedStep: expectedStep, idempotencyKey: idempotencyKey, basedOn: basedOn)
+    }
+
+    /// How far behind `basedOn` is, refused past `max_staleness`.
+    private func stalenessLocked(_ basedOn: Int?) throws(SessionError) -> Int? {
+        guard let basedOn else { return nil }
+        guard basedOn >= 0, basedOn <= _step else {
+            throw .invalid(field: "based_on", detail: "must be a step this session has reached (0...\(_step)), got \(basedOn)")
+        }
+        let staleness = _step - basedOn
+        if let k = _config.maxStaleness, staleness > k { throw .tooStale(basedOn: basedOn, current: _step, maxStaleness: k) }
+        return staleness
+    }
+
+    // MARK: Two-phase steps (one model over several servers)
+
+    /// Stores a gradient without applying it and answers its per-tensor sums of squares, so a
+    /// client holding the other tensors on other servers can add up the global norm (in
+    /// declared order: `GradientNorm.total`) and `commit` it everywhere. Until then other steps
+    /// are refused; a prepared step not committed within `ttl` seconds is dropped. A retry
+    /// with the same `idempotencyKey` gets the same answer.
+    public func prepare(_ upload: GradientUpload, loss: Double? = nil, expectedStep: Int? = nil, idempotencyKey: String? = nil,
+                        basedOn: Int? = nil, ttl: Double = Session.preparedTTL) throws(SessionError) -> PreparedStep {
+        lock.lock()
+        defer {
+            if prepared?.upload !== upload, upload.returnsToSession(self) {
+                spareGradients = upload.buffer
+                gradientBufferLent = false
+            }
+            lock.unlock()
+        }
+        try checkLive()
+        expirePreparedLocked()
+        if let p = prepared, let key = idempotencyKey, p.idempotencyKey == key { return p }
+        if let expectedStep, expectedStep != _step { throw .stale(expected: expectedStep, current: _step) }
+        try checkNoPreparedLocked()
+        guard _config.accumulation.contributions == 1 else {
+            throw .invalid(field: "prepare", detail: "a two-phase step is for sessions that do not accumulate (accumulation.micro_batches × workers = 1)")
+        }
+        let staleness = try stalenessLocked(basedOn)
+        try upload.validate()
+        let sums = upload.tensorSums ?? GradientNorm.tensorSums(upload.buffer.pointer, counts: _config.layout.counts, parallel: parallel)
+        let finite = GradientNorm.total(sums).isFinite
+        if !finite, _config.nonFinite == .error {
+            throw .nonFinite("the gradients hold NaN or Inf; nothing was stored (nonfinite: \"error\")")
+        }
+        // The upload's lease on the session's own buffer is taken off here: held by `prepared`,
+        // a lease naming the session would make a cycle that outlives the session.
+        let ownsBuffer = upload.returnsToSession(self)
+        let p = PreparedStep(step: _step, tensorSums: Array(zip(_config.layout.tensors.map(\.name), sums)), finite: finite, loss: loss,
+                             staleness: staleness, idempotencyKey: idempotencyKey, expires: ProcessInfo.processInfo.systemUptime + ttl,
+                             ttl: ttl, upload: upload, ownsSessionBuffer: ownsBuffer)
+        prepared = p
+        return p
+    }
+
+    /// Applies the prepared step with the global gradient norm `norm` (of every tensor on every
+    /// server), or records it as skipped (`norm` nil: a gradient on some server was not finite),
+    /// exactly as one server holding the whole model would have.
+    public func commit(norm: Double?) throws(SessionError) -> StepOutcome {
+        lock.lock()
+        defer { lock.unlock() }
+        try checkLive()
+        expirePreparedLocked()
+        guard let p = prepared else {
+            throw .conflict("session \"\(id)\" has no prepared step (it was committed, aborted or expired, or the server restarted); prepare it again")
+        }
+        if let norm {
+            guard norm.isFinite, norm >= 0 else { throw .invalid(field: "norm", detail: "must be a finite number >= 0, got \(norm)") }
+            guard p.finite else {
+                throw .invalid(field: "norm", detail: "this server's part of the gradient holds NaN or Inf; commit with {\"skip\": true} or abort")
+            }
+        }
+        defer { dropPreparedLocked() }
+        return try applyLocked(p.upload.buffer.pointer, scale: 1, loss: p.loss, sumOfSquares: norm == nil ? .nan : nil,
+                               globalNorm: norm, staleness: p.staleness)
+    }
+
+    /// Drops the prepared step, if any, without a trace; true if there was one.
+    @discardableResult
+    public func abortPrepared() -> Bool {
+        locked {
+            expirePreparedLocked()
+            defer { dropPreparedLocked() }
+            return prepared != nil
+        }
+    }
+
+    /// Seconds a prepared step waits for its commit.
+    public static let preparedTTL = 60.0
+
+    private func checkNoPreparedLocked() throws(SessionError) {
+        expirePreparedLocked()
+        if let p = prepared {
+            throw .conflict("step \(p.step + 1) of session \"\(id)\" is prepared and waits for its commit (or abort, or expiry within \(Int(p.ttl)) s); no other step may be applied first")
+        }
+    }
+
+    private func expirePreparedLocked() {
+        if let p = prepared, ProcessInfo.processInfo.systemUptime >= p.expires { dropPreparedLocked() }
+    }
+
+    /// Under the lock: the session's own buffer goes straight back to it.
+    private func dropPreparedLocked() {
+        guard let p = prepared else { return }
+        prepared = nil
+        if p.ownsSessionBuffer {
+            spareGradients = p.upload.buffer
+            gradientBufferLent = false
+        }
     }
 
     private func accumulateLocked(_ upload: GradientUpload, loss: Double?, contribution: Contribution?) throws(SessionError) -> StepOutcome {
@@ -256,11 +396,14 @@ public final class Session: @unchecked Sendable {
     /// The step itself: norm and finiteness in one read (or taken already as a raw body arrived,
     /// `sumOfSquares`: the same chunks in the same order, so the same bits), then the fused
     /// update per group.
+    ///
+    /// The norm is the sum of per-tensor sums in declared order (`GradientNorm.tensorSums`), or
+    /// `globalNorm`, the whole model's over several servers, summed the same way by a client.
     private func applyLocked(_ grads: UnsafePointer<Float>, scale: Double, loss: Double?,
-                             sumOfSquares: Double? = nil) throws(SessionError) -> StepOutcome {
+                             sumOfSquares: Double? = nil, globalNorm: Double? = nil, staleness: Int? = nil) throws(SessionError) -> StepOutcome {
         let config = _config
         let n = config.layout.count
-        let sumSq = sumOfSquares ?? GradientNorm.sumOfSquares(grads, count: n, parallel: parallel)
+        let sumSq = sumOfSquares ?? GradientNorm.total(GradientNorm.tensorSums(grads, counts: config.layout.counts, parallel: parallel))
         let t = _step
         let lrs = config.groups.indices.map { config.lr(group: $0, step: t) }
         let now = Date().timeIntervalSince1970
@@ -269,13 +412,14 @@ public final class Session: @unchecked Sendable {
             if config.nonFinite == .error {
                 throw .nonFinite("the gradients hold NaN or Inf; nothing was applied (nonfinite: \"error\")")
             }
-            let record = StepRecord(step: t, lr: lrs[0], gradNorm: nil, clipCoef: 1, clipped: false, skipped: true,
+            var record = StepRecord(step: t, lr: lrs[0], gradNorm: nil, clipCoef: 1, clipped: false, skipped: true,
                                     loss: loss, updateNorm: 0, paramNorm: lastParamNorm, time: now)
+            record.staleness = staleness
             history.append(record)
             _version &+= 1
             return StepOutcome(step: t, applied: true, record: record, groupLRs: named(lrs), accumulated: needed, needed: needed)
         }
-        let norm = sumSq.squareRoot() * scale
+        let norm = globalNorm ?? sumSq.squareRoot() * scale
         let coef = config.clipMaxNorm.map { min(1, $0 / (norm + 1e-6)) } ?? 1
         let step = t + 1
         var scalars = state.scalars
@@ -294,8 +438,9 @@ public final class Session: @unchecked Sendable {
         _version &+= 1
         paramsVersion &+= 1
         lastParamNorm = stats.paramSquares.squareRoot()
-        let record = StepRecord(step: step, lr: lrs[0], gradNorm: norm, clipCoef: coef, clipped: coef < 1, skipped: false,
+        var record = StepRecord(step: step, lr: lrs[0], gradNorm: norm, clipCoef: coef, clipped: coef < 1, skipped: false,
                                 loss: loss, updateNorm: stats.updateSquares.squareRoot(), paramNorm: lastParamNorm, time: now)
+        record.staleness = staleness
         history.append(record)
         return StepOutcome(step: step, applied: true, record: record, groupLRs: named(lrs), accumulated: needed, needed: needed)
     }

@@ -41,6 +41,9 @@ public struct SessionConfig: Sendable {
     public var nonFinite: NonFinitePolicy
     public var snapshot: SnapshotPolicy
     public var historyCapacity: Int
+    /// `max_staleness: k`: a step whose gradient was computed from parameters more than k steps
+    /// old (`based_on`) is refused; nil accepts any.
+    public var maxStaleness: Int? = nil
     /// Where the optimizer state lives, from the groups' optimizers and the tensors' shapes.
     public let stateLayout: StateLayout
 
@@ -59,7 +62,7 @@ public struct SessionConfig: Sendable {
         stateLayout = StateLayout(groups: groups, layout: layout)
     }
 
-    public static let topLevelKeys = ["optimizer", "schedule", "clip", "groups", "params", "accumulation", "nonfinite", "snapshot", "history"]
+    public static let topLevelKeys = ["optimizer", "schedule", "clip", "groups", "params", "accumulation", "nonfinite", "snapshot", "history", "max_staleness"]
 
     /// Parses a create body; also returns how each tensor's first values are made.
     public static func parse(_ value: JSONValue) throws(SessionError) -> (SessionConfig, [ParamInit]) {
@@ -207,10 +210,15 @@ public struct SessionConfig: Sendable {
             historyCapacity = try h.integer("capacity", default: historyCapacity, "an integer in 1...1000000") { (1...1_000_000).contains($0) }
             try h.finish()
         }
+        var maxStaleness: Int? = nil
+        if r.has("max_staleness") {
+            maxStaleness = try r.integer("max_staleness", default: 0, "an integer >= 0 (steps a gradient may lag behind)") { $0 >= 0 }
+        }
         try r.finish()
-        let config = SessionConfig(optimizer: optimizer, schedule: schedule, clipMaxNorm: clip, groups: groups,
+        var config = SessionConfig(optimizer: optimizer, schedule: schedule, clipMaxNorm: clip, groups: groups,
                                    layout: TensorLayout(specs), accumulation: accumulation, nonFinite: nonFinite,
                                    snapshot: snapshot, historyCapacity: historyCapacity)
+        config.maxStaleness = maxStaleness
         return (config, inits)
     }
 
@@ -250,12 +258,13 @@ public struct SessionConfig: Sendable {
         if let i = snapshot.intervalSeconds { snap["interval_s"] = .number(i) }
         o["snapshot"] = .object(snap)
         o["history"] = ["capacity": .number(Double(historyCapacity))]
+        if let maxStaleness { o["max_staleness"] = .number(Double(maxStaleness)) }
         return .object(o)
     }
 
     /// Keys a PATCH may change. Parameters, the optimizer type and accumulation shape are fixed
     /// for a session's life: changing them would orphan the optimizer state.
-    public static let patchableKeys: Set<String> = ["optimizer", "schedule", "clip", "groups", "nonfinite", "snapshot", "history"]
+    public static let patchableKeys: Set<String> = ["optimizer", "schedule", "clip", "groups", "nonfinite", "snapshot", "history", "max_staleness"]
 
     /// Applies a JSON merge patch (RFC 7396) and re-validates the whole result.
     public func patched(with patch: JSONValue) throws(SessionError) -> SessionConfig {

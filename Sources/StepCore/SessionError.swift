@@ -19,6 +19,12 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The session was deleted or replaced while the request was in flight (404): nothing
     /// that was still on its way may bring it back.
     case retired(id: String)
+    /// The session is being moved to (or now lives at) the server at base URL `to`; changes
+    /// are refused so the copy taken for the move stays the whole truth (409, `Location`).
+    case moving(id: String, to: String)
+    /// The gradient was computed from parameters older than the session allows
+    /// (`max_staleness`, 409).
+    case tooStale(basedOn: Int, current: Int, maxStaleness: Int)
 
     public init(_ e: JSONFieldError) { self = .invalid(field: e.field, detail: e.message) }
 
@@ -28,6 +34,8 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
         case .conflict(let s), .nonFinite(let s), .capacity(let s), .busy(let s): s
         case .stale(let expected, let current): "the request expected step \(expected), but the session is at step \(current)"
         case .retired(let id): "session \"\(id.prefix(80))\" was deleted or replaced while this request was in flight; nothing was applied"
+        case .moving(let id, let to): "session \"\(id.prefix(80))\" is being moved to \(to); nothing was applied, send it there once the move is done"
+        case .tooStale(let basedOn, let current, let k): "the gradient is based on step \(basedOn), \(current - basedOn) steps behind the session's step \(current); max_staleness allows \(k)"
         }
     }
 }

@@ -28,6 +28,7 @@ public struct StepOutcome: Sendable, Equatable {
             o["param_norm"] = .number(r.paramNorm)
             o["update_ratio"] = .number(r.updateRatio)
             if let loss = r.loss { o["loss"] = .number(loss) }
+            if let staleness = r.staleness { o["staleness"] = .number(Double(staleness)) }
             o["lrs"] = .object(JSONObject(groupLRs.map { ($0.group, .number($0.lr)) }))
         }
         if needed > 1 {

@@ -15,6 +15,9 @@ public struct StepRecord: Sendable, Equatable {
     public var paramNorm: Double
     /// Seconds since the epoch.
     public var time: Double
+    /// Steps between the parameters the gradient was computed from (`based_on`) and the ones
+    /// it was applied to; nil when the request did not say.
+    public var staleness: Int? = nil
 
     public var updateRatio: Double { paramNorm > 0 ? updateNorm / paramNorm : 0 }
 
@@ -31,6 +34,7 @@ public struct StepRecord: Sendable, Equatable {
         o["param_norm"] = .number(paramNorm)
         o["update_ratio"] = .number(updateRatio)
         o["time"] = .number(time)
+        if let staleness { o["staleness"] = .number(Double(staleness)) }
         return .object(o)
     }
 
@@ -53,5 +57,6 @@ public struct StepRecord: Sendable, Equatable {
         paramNorm = try r.double("param_norm") ?? 0
         _ = r.value("update_ratio")
         time = try r.double("time") ?? 0
+        staleness = try r.int("staleness")
     }
 }

@@ -44,5 +44,8 @@ public struct TensorLayout: Sendable, Equatable {
 
     public func tensor(named name: String) -> TensorSpec? { index[name].map { tensors[$0] } }
 
+    /// Values per tensor, in declared order: how a gradient's norm is summed.
+    public var counts: [Int] { tensors.map(\.count) }
+
     public static func == (a: TensorLayout, b: TensorLayout) -> Bool { a.tensors == b.tensors }
 }

@@ -54,6 +54,13 @@ public final class Metrics: Sendable {
         return DurationFamily(name: name, labelNames: labels, factory: factory)
     }
 
+    /// A histogram of plain values (counts, sizes); `buckets` are upper bounds.
+    public func valueHistogram(_ name: String, help: String, buckets: [Double], labels: [String] = []) -> ValueFamily {
+        // The factory keeps every family's buckets as durations; values ride along as seconds.
+        factory.declare(name, help: help, buckets: buckets.sorted().map { .nanoseconds(Int64(($0 * 1e9).rounded())) })
+        return ValueFamily(name: name, labelNames: labels, factory: factory)
+    }
+
     /// A gauge read when scraped. The closure runs on the scraping thread and may take locks.
     public func gauge(_ name: String, help: String, _ read: @escaping @Sendable () -> Double) {
         gauges(name, help: help, labels: []) { [([], read())] }
@@ -97,6 +104,18 @@ public struct CounterFamily: Sendable {
     public func increment(_ labels: [String] = [], by amount: Int64 = 1) {
         precondition(labels.count == labelNames.count, "\(name) takes labels \(labelNames)")
         handles[labels].increment(by: amount)
+    }
+}
+
+/// A histogram family of values, recorded through swift-metrics' aggregating `Recorder`.
+public struct ValueFamily: Sendable {
+    public let name: String
+    public let labelNames: [String]
+    let factory: DescribedPrometheusFactory
+
+    public func record(_ value: Double, _ labels: [String] = []) {
+        precondition(labels.count == labelNames.count, "\(name) takes labels \(labelNames)")
+        Recorder(label: name, dimensions: Array(zip(labelNames, labels)), aggregate: true, factory: factory).record(value)
     }
 }
 

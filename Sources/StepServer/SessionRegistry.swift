@@ -65,6 +65,10 @@ public final class SessionRegistry: @unchecked Sendable {
     public let budget: ByteBudget
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
+    /// Sessions moved away from this server (deleted while `Session.movingTo` was set): their
+    /// new home, so a client still sent here learns where to go (409 with `Location`) instead
+    /// of a bare 404. Kept in memory only; a session created under the id again replaces it.
+    private var movedAway: [String: (to: String, tenant: String?)] = [:]
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -139,7 +143,10 @@ public final class SessionRegistry: @unchecked Sendable {
             throw error
         }
         session.drawExtraBuffers(from: budget)
-        lock.withLock { entries[id] = .live(session, bytes: bytes) }
+        lock.withLock {
+            entries[id] = .live(session, bytes: bytes)
+            movedAway[id] = nil
+        }
         return session
     }
 
@@ -191,9 +198,7 @@ public final class SessionRegistry: @unchecked Sendable {
     /// Any session by id, whoever owns it: for the server's own use (snapshots, tools, tests).
     /// Routes use `get(_:for:)`.
     public func get(_ id: String) throws -> Session {
-        guard let s = lock.withLock({ entries[id]?.visible }) else {
-            throw HTTPError.notFound("no session \"\(id.prefix(80))\"")
-        }
+        guard let s = lock.withLock({ entries[id]?.visible }) else { throw missing(id, for: nil) }
         return s
     }
 
@@ -201,9 +206,18 @@ public final class SessionRegistry: @unchecked Sendable {
     /// a missing one, word for word.
     public func get(_ id: String, for principal: Principal) throws -> Session {
         guard let s = lock.withLock({ entries[id]?.visible }), principal.canSee(owner: s.tenant) else {
-            throw HTTPError.notFound("no session \"\(id.prefix(80))\"")
+            throw missing(id, for: principal)
         }
         return s
+    }
+
+    /// 404, or 409 with the new home of a session moved away that `principal` (nil: anyone)
+    /// may see.
+    private func missing(_ id: String, for principal: Principal?) -> HTTPError {
+        if let moved = lock.withLock({ movedAway[id] }), principal?.canSee(owner: moved.tenant) ?? true {
+            return .moved(id: id, to: moved.to, detail: "session \"\(id)\" has moved to \(moved.to)")
+        }
+        return .notFound("no session \"\(id.prefix(80))\"")
     }
 
     /// Takes `session` out of the listing and retires it, then runs `cleanup` (removing its
@@ -220,7 +234,9 @@ public final class SessionRegistry: @unchecked Sendable {
         }
         session.retire()
         cleanup()
+        let movedTo = session.movingTo
         let bytes = lock.withLock { () -> Int in
+            if let movedTo { movedAway[id] = (movedTo, session.tenant) }
             guard case .deleting(let b, _)? = entries.removeValue(forKey: id) else { return 0 }
             return b
         }

@@ -14,6 +14,30 @@ extension StepService {
             }
             return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body, by: principal) }
         }
+        r.put("/v1/sessions/{id}") { [self] head, p in
+            let id = try p.require("id")
+            let principal = try caller(head)
+            try requireWrite(principal, "create them")
+            return try .jsonBody(head, limit: maxJSONBodyBytes) { body in try self.create(body, by: principal, pathID: id) }
+        }
+        r.post("/v1/sessions/{id}/move") { [self] head, p in
+            let s = try session(p, head, .write)
+            return try .jsonBody(head, limit: 1 << 16) { body in
+                var r = try JSONObjectReader(body, path: "")
+                let to = try r.string("to")
+                try r.finish()
+                guard let to, let url = MoveTarget(to) else {
+                    throw HTTPError.unprocessable(field: "to", detail: "expected the base URL of the session's new server (http:// or https://, no path, query or spaces), got \(to.map { "\"\($0.prefix(120))\"" } ?? "nothing")")
+                }
+                try s.beginMove(to: url.base)
+                return .json(self.describe(s))
+            }
+        }
+        r.delete("/v1/sessions/{id}/move") { [self] head, p in
+            let s = try session(p, head, .write)
+            s.cancelMove()
+            return .json(describe(s))
+        }
         r.get("/v1/sessions") { [self] head, _ in
             let list: [JSONValue] = registry.all(for: try caller(head)).map { s in
                 let c = s.config
@@ -88,22 +112,36 @@ extension StepService {
         }
     }
 
-    /// `POST /v1/sessions`: a conformance file's `session` object plus an optional `id`. The
-    /// session belongs to the caller's tenant, within that tenant's quota.
-    func create(_ body: JSONValue, by principal: Principal) throws -> Response {
+    /// `POST /v1/sessions`: a conformance file's `session` object plus an optional `id`; or
+    /// `PUT /v1/sessions/{id}` (`pathID`), where a body `id` must agree. The session belongs to
+    /// the caller's tenant, within that tenant's quota.
+    ///
+    /// A PUT is retry-safe: when the id is taken by a session the caller can see whose config
+    /// is the one asked for, the answer is 200 with that session (a retry after a lost answer,
+    /// whatever has happened to it since); any other config is a 409.
+    func create(_ body: JSONValue, by principal: Principal, pathID: String? = nil) throws -> Response {
         guard case .object(var o) = body else {
             throw HTTPError.unprocessable(detail: "expected a JSON object describing the session, got \(body.typeName)")
         }
-        var id: String? = nil
+        var id: String? = pathID
         if let v = o["id"] {
             guard case .string(let s) = v else { throw HTTPError.unprocessable(field: "id", detail: "id: expected a string, got \(v.preview)") }
+            if let pathID, s != pathID {
+                throw HTTPError.unprocessable(field: "id", detail: "the body's id \"\(s.prefix(80))\" differs from the path's \"\(pathID.prefix(80))\"; leave it out or make them equal")
+            }
             id = s
             o["id"] = nil
         }
         let (config, inits) = try SessionConfig.parse(.object(o))
         let tenant = principal.tenant
-        let session = try registry.create(id: id, config: config, tenant: tenant, quota: authenticator.quota(of: tenant)) { id in
-            Session(id: id, config: config, inits: inits, tenant: tenant, parallel: parallel)
+        let session: Session
+        do {
+            session = try registry.create(id: id, config: config, tenant: tenant, quota: authenticator.quota(of: tenant)) { id in
+                Session(id: id, config: config, inits: inits, tenant: tenant, parallel: parallel)
+            }
+        } catch let error as HTTPError where error.status == .conflict && pathID != nil {
+            guard let existing = try? registry.get(pathID!, for: principal), existing.config.json == config.json else { throw error }
+            return .json(describe(existing), headers: [.location: "/v1/sessions/\(existing.id)", .eTag: RequestOptions.etag(existing.step)])
         }
         do {
             try persistence.sessionCreated(session)

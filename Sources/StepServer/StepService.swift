@@ -22,6 +22,9 @@ public final class StepService: Sendable {
     public let authenticator: Authenticator
     public let parallel: Parallel
     let stepSeconds: DurationFamily
+    /// Steps between the parameters a gradient was computed from (`based_on`) and the ones it
+    /// was applied to, for steps that said.
+    let stepStaleness: ValueFamily
     /// By the session's tenant ("" for none) and result.
     let stepsTotal: CounterFamily
     let keysReloads: CounterFamily
@@ -39,6 +42,8 @@ public final class StepService: Sendable {
         self.parallel = parallel
         stepSeconds = metrics.histogram("stepd_step_seconds", help: "Time to apply one step request (norm, clip, update), excluding the body upload.",
                                         buckets: Metrics.stepSecondsBuckets)
+        stepStaleness = metrics.valueHistogram("stepd_step_staleness_steps", help: "Steps a gradient lagged behind the parameters it was applied to (steps that gave based_on).",
+                                               buckets: [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 1024])
         stepsTotal = metrics.counter("stepd_steps_total", help: "Step requests by the session's tenant and result.", labels: ["tenant", "result"])
         keysReloads = metrics.counter("stepd_keys_reloads_total", help: "Reloads of --keys-file (SIGHUP) by result: applied, or refused with the old keys kept.",
                                       labels: ["result"])

@@ -123,3 +123,55 @@ import Testing
         #expect(running.result.map { !$0.isFinite } == true)
     }
 }
+
+@Suite struct TensorSumsTests {
+    static let counts = [5, 65_536 + 3, 0, 70_000, 1, 65_536]
+
+    @Test("per-tensor sums have the same bits for any thread count, and each tensor's is its own alone")
+    func tensorSumsIgnoreThreadsAndNeighbours() {
+        let n = Self.counts.reduce(0, +)
+        let x = TestRandom.values(count: n, seed: 31, scale: 3)
+        x.withUnsafeBufferPointer { b in
+            let p = b.baseAddress!
+            for isa in InstructionSet.runnable {
+                let serial = GradientNorm.tensorSums(p, counts: Self.counts, on: isa)
+                for threads in [2, 3, 8] {
+                    let other = GradientNorm.tensorSums(p, counts: Self.counts, parallel: Parallel(threads: threads, minimumPerThread: 16), on: isa)
+                    #expect(other.map(\.bitPattern) == serial.map(\.bitPattern), "\(isa) threads \(threads)")
+                }
+                var offset = 0
+                for (t, count) in Self.counts.enumerated() {
+                    // The same values at the start of another server's buffer.
+                    let alone = GradientNorm.sumOfSquares(p + offset, count: count, on: isa)
+                    #expect(alone.bitPattern == serial[t].bitPattern, "tensor \(t) \(isa)")
+                    offset += count
+                }
+                var total = 0.0
+                for s in serial { total += s }
+                #expect(GradientNorm.total(serial).bitPattern == total.bitPattern)
+            }
+        }
+    }
+
+    @Test("per-tensor running sums, fed in pieces across tensor boundaries, have the bits of one pass")
+    func runningTensorSumsMatchOnePass() {
+        let n = Self.counts.reduce(0, +)
+        var x = TestRandom.values(count: n, seed: 32, scale: 10)
+        x[7] = 3e38
+        x.withUnsafeBufferPointer { b in
+            let p = b.baseAddress!
+            let want = GradientNorm.tensorSums(p, counts: Self.counts)
+            for piece in [1, 4093, 65_537, n] {
+                var running = GradientNorm.Running(tensorCounts: Self.counts)
+                var at = 0
+                while at < n {
+                    #expect(running.tensorSums == nil)
+                    at = min(n, at + piece)
+                    running.advance(p, available: at)
+                }
+                #expect(running.tensorSums?.map(\.bitPattern) == want.map(\.bitPattern), "pieces of \(piece)")
+                #expect(running.result?.bitPattern == GradientNorm.total(want).bitPattern)
+            }
+        }
+    }
+}

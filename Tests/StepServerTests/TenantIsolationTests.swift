@@ -56,6 +56,22 @@ import StepTensors
               body: { f, id in (try f.checkpoint(id == "nope" ? "b1" : id), TensorMediaType.safetensors) }),
         .init(method: "POST", pattern: "/v1/sessions/{id}/snapshots", writes: true, ok: 201),
         .init(method: "GET", pattern: "/v1/sessions/{id}/snapshots", writes: false, ok: 200),
+        // The create the owner (or an admin) retries finds its session: 200. To another tenant
+        // the id is taken, as for any create.
+        .init(method: "PUT", pattern: "/v1/sessions/{id}", writes: true, ok: 200, otherTenant: 409, body: { _, id in
+            guard case .object(var o) = TenantFixture.create(id) else { return ([], nil) }
+            o["id"] = nil
+            return (JSONValue.object(o).encoded, "application/json")
+        }),
+        .init(method: "POST", pattern: "/v1/sessions/{id}/move", writes: true, ok: 200, body: json(["to": "http://10.0.0.9:8080"])),
+        .init(method: "DELETE", pattern: "/v1/sessions/{id}/move", writes: true, ok: 200),
+        // Committed after an admin prepared the step (a prepare changes nothing a refusal must keep).
+        .init(method: "POST", pattern: "/v1/sessions/{id}/steps/commit", writes: true, ok: 200, body: { f, id in
+            _ = f.send("POST", "/v1/sessions/\(id)/steps?prepare=1", key: TenantFixture.token, json: ["grads": ["w": [0.1, 0.2, 0.3, 0.4]]])
+            let commit: JSONValue = ["norm": 0.5]
+            return (commit.encoded, "application/json")
+        }),
+        .init(method: "POST", pattern: "/v1/sessions/{id}/steps/abort", writes: true, ok: 200),
     ]
 
     /// The table is checked against the router itself, so a route added later without a

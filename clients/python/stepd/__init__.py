@@ -10,7 +10,9 @@
 """
 
 from .client import DEFAULT_URL, Client, Session, StepResult, default_url
+from .cluster import Cluster
 from .errors import StepdError
+from .sharded import ShardedSession
 
-__all__ = ["Client", "Session", "StepResult", "StepdError", "DEFAULT_URL", "default_url"]
+__all__ = ["Client", "Cluster", "Session", "ShardedSession", "StepResult", "StepdError", "DEFAULT_URL", "default_url"]
 __version__ = "0.1.0"

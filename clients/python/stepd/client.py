@@ -177,6 +177,9 @@ class Session:
         self.summary: dict = {}
         self.layout: codec.Layout = []
         self.last_step: int = 0
+        # The step of the parameters this client last fetched (or set): what its next gradient
+        # is computed from, sent as based_on so the server can refuse it once too old.
+        self.params_step: Optional[int] = None
         self._apply_summary(summary if summary is not None else self.client.get_json(self.path))
 
     def _apply_summary(self, summary: dict) -> None:
@@ -207,8 +210,14 @@ class Session:
                param_groups: Optional[Mapping[str, str]] = None, id: Optional[str] = None,
                accumulation: Optional[Mapping[str, int]] = None, nonfinite: Optional[str] = None,
                snapshot: Optional[Mapping[str, Any]] = None, history: Optional[Mapping[str, Any]] = None,
+               max_staleness: Optional[int] = None, exist_ok: bool = False,
                token: Optional[str] = None, client: Optional[Client] = None, **client_options: Any) -> "Session":
-        """Creates a session (``POST /v1/sessions``) and uploads the initial parameters.
+        """Creates a session and uploads the initial parameters.
+
+        Without ``id``: ``POST /v1/sessions``, sent once. With ``id``: ``PUT /v1/sessions/{id}``,
+        which a proxy routes by the id and which is retried like any PUT; a session already
+        there with the same config answers 200, which raises a 409 :class:`StepdError` unless
+        ``exist_ok`` (then that session is returned as it is, and nothing is uploaded).
 
         - ``optimizer``: e.g. ``{"type": "adamw", "lr": 1e-3, "weight_decay": 0.01}``.
         - ``params``: name → initial values (an ndarray, uploaded in binary right after the
@@ -222,7 +231,8 @@ class Session:
           A group with a ``"type"`` runs that optimizer with its own defaults, e.g.
           ``{"matrices": {"type": "muon", "lr": 0.02}}`` next to an AdamW session optimizer.
         - ``accumulation``: ``{"micro_batches": K, "workers": W}``; ``nonfinite``: "skip" or
-          "error"; ``snapshot``, ``history``: passed through.
+          "error"; ``snapshot``, ``history``: passed through; ``max_staleness``: refuse
+          gradients computed from parameters more than that many steps old.
         - ``url``/``token``/``client_options`` build a :class:`Client` unless ``client`` is given.
         """
         if client is None:
@@ -258,12 +268,20 @@ class Session:
             else:
                 body["groups"] = [dict(g) for g in groups]
         for key, value in (("accumulation", accumulation), ("nonfinite", nonfinite),
-                           ("snapshot", snapshot), ("history", history)):
+                           ("snapshot", snapshot), ("history", history), ("max_staleness", max_staleness)):
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value
-        # A create is sent once: after a lost answer, a blind retry could make a second session
-        # (or fail with 409 for a session this very call made).
-        r = client.request("POST", "/v1/sessions", json_body=body, headers={"Accept": JSON}, retry=False)
+        if id is not None:
+            del body["id"]
+            r = client.request("PUT", f"/v1/sessions/{_quote(id)}", json_body=body, headers={"Accept": JSON})
+            if r.status_code == 200:
+                if exist_ok:
+                    return cls(client, id, r.json())
+                raise StepdError(409, "Conflict", f"session {id!r} already exists (with this config); pass exist_ok=True to attach to it",
+                                 method="PUT", url=client.url + f"/v1/sessions/{_quote(id)}")
+        else:
+            # A POST is sent once: after a lost answer, a blind retry could make a second session.
+            r = client.request("POST", "/v1/sessions", json_body=body, headers={"Accept": JSON}, retry=False)
         session = cls(client, r.json()["id"], r.json())
         if uploads:
             try:
@@ -313,14 +331,14 @@ class Session:
         if dtype != "f32":
             query["dtype"] = dtype
         r = self.client.request("GET", self.path + "/params", params=query or None, headers={"Accept": RAW})
-        self._note_etag(r)
+        self._note_etag(r, fetched=view is None)
         return codec.decode_raw(layout, r.content, dtype)
 
     def params_safetensors(self, names: Optional[Sequence[str]] = None) -> bytes:
         """``GET .../params`` as a safetensors file (bytes)."""
         query = {"names": ",".join(names)} if names is not None else None
         r = self.client.request("GET", self.path + "/params", params=query, headers={"Accept": SAFETENSORS})
-        self._note_etag(r)
+        self._note_etag(r, fetched=True)
         return r.content
 
     def schedule(self, preview: Optional[int] = None) -> dict:
@@ -339,7 +357,7 @@ class Session:
 
     def step(self, grads: Mapping[str, Any], loss: Optional[float] = None, *, worker: Optional[int] = None,
              micro_batch: Optional[int] = None, dtype: str = "f32", if_match: Optional[int] = None,
-             idempotency_key: Optional[str] = None) -> StepResult:
+             idempotency_key: Optional[str] = None, based_on: Optional[int] = None) -> StepResult:
         """Posts one gradient batch (binary, every tensor in declared order) and returns the answer.
 
         Each call carries an ``Idempotency-Key`` (a fresh one unless given), so the automatic
@@ -347,9 +365,16 @@ class Session:
         server answers a repeat with the original result (``replayed`` True). ``dtype`` "bf16" or
         "f16" halves the upload; ``if_match`` refuses the step (412) unless the session is at
         that step; ``worker``/``micro_batch`` tag a contribution to an accumulated step.
+        ``based_on``: the step of the parameters the gradient was computed from; by default the
+        step of the last :meth:`params` fetch, if any (a session's ``max_staleness`` refuses
+        gradients too old, 409).
         """
         body = codec.encode_raw(self.layout, grads, dtype)
         query: Dict[str, Any] = {}
+        if based_on is None:
+            based_on = self.params_step
+        if based_on is not None:
+            query["based_on"] = int(based_on)
         if dtype not in ("f32", "float32"):
             query["dtype"] = dtype
         if loss is not None:
@@ -417,10 +442,12 @@ class Session:
         """``DELETE /v1/sessions/{id}``: the session and its snapshots are gone."""
         self.client.request("DELETE", self.path, ok=())
 
-    def _note_etag(self, r: requests.Response) -> None:
+    def _note_etag(self, r: requests.Response, fetched: bool = False) -> None:
         tag = r.headers.get("ETag", "").strip('W/"')
         if tag.isdigit():
             self.last_step = int(tag)
+            if fetched:
+                self.params_step = int(tag)
 
     def __enter__(self) -> "Session":
         return self
