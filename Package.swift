@@ -70,7 +70,7 @@ let package = Package(
         // Conformance replayed through the HTTP API: in-process through the router, and over a
         // socket to a real server, in JSON and binary bodies.
         .target(name: "StepConformanceHTTP", dependencies: [
-            "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels",
+            "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels", "StepTensors",
         ]),
         .executableTarget(name: "stepd", dependencies: [
             "StepServer", "StepHTTP", "StepStore", "StepTensors", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
@@ -87,7 +87,7 @@ let package = Package(
         ], path: "Fuzz/Harnesses"),
         // Test-only: the conformance cases' location and what every layer's tests check about
         // them besides passing (which cases may be "not yet", and that their reason is real).
-        .target(name: "StepConformanceTesting", dependencies: ["StepConformance", "StepCore", "StepJSON"],
+        .target(name: "StepConformanceTesting", dependencies: ["StepConformance", "StepCore", "StepJSON", "StepKernels"],
                 path: "Tests/StepConformanceTesting"),
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepJSONTests", dependencies: ["StepJSON"]),

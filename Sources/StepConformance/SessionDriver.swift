@@ -24,6 +24,26 @@ public struct SessionDriver: ConformanceDriver {
         Dictionary(uniqueKeysWithValues: try session!.readParams().tensors.map { ($0.0.name, $0.1) })
     }
 
+    public mutating func quantizedState() throws -> [String: [String: QuantizedState]?] {
+        let image = session!.capture()
+        var out: [String: [String: QuantizedState]?] = [:]
+        for (t, span) in zip(image.config.layout.tensors, image.state.layout.spans) {
+            guard span.dtype == .q8 else {
+                out[t.name] = .some(nil)
+                continue
+            }
+            var roles: [String: QuantizedState] = [:]
+            for (name, buffer) in image.state.roles {
+                let codes = OptimizerState.bytes(buffer, span)
+                let absmax = OptimizerState.absmax(buffer, span)!
+                roles[name] = QuantizedState(codes: (0..<span.count).map { codes.load(fromByteOffset: $0, as: UInt8.self) },
+                                             absmax: Array(UnsafeBufferPointer(start: absmax, count: span.blocks)))
+            }
+            out[t.name] = roles
+        }
+        return out
+    }
+
     public mutating func params(view: String) throws -> [String: [Float]] {
         Dictionary(uniqueKeysWithValues: try session!.readParams(view: view).tensors.map { ($0.0.name, $0.1) })
     }

@@ -18,18 +18,23 @@ extension OptimizerHyperparameters {
 }
 
 /// One optimizer state tensor: torch's state name (what a checkpoint calls it), when a
-/// configuration needs it, and the value it starts at. Its position in a descriptor's
-/// `stateTensors` is its slot in the kernel's `LaneBuffers`.
+/// configuration needs it, the value it starts at, and the 8-bit map it is kept in under
+/// `state_dtype: "q8"` (`.signed` for moments, `.unsigned` for state that is never negative,
+/// as bitsandbytes' qmap1 and qmap2; nil where 8 bits would change the method, such as a copy
+/// of the parameters). Its position in a descriptor's `stateTensors` is its slot in the
+/// kernel's `LaneBuffers`.
 public struct StateTensor<H: OptimizerHyperparameters>: Sendable {
     public let name: String
     let isUsed: @Sendable (H) -> Bool
     let initial: @Sendable (H) -> Float
+    public let map: QuantizationMap?
 
     public init(_ name: String, usedWhen isUsed: @escaping @Sendable (H) -> Bool = { _ in true },
-                initial: @escaping @Sendable (H) -> Float = { _ in 0 }) {
+                initial: @escaping @Sendable (H) -> Float = { _ in 0 }, map: QuantizationMap? = nil) {
         self.name = name
         self.isUsed = isUsed
         self.initial = initial
+        self.map = map
     }
 }
 
@@ -60,6 +65,10 @@ public protocol OptimizerDescriptor: Sendable {
     static var scalars: [GroupScalar] { get }
     /// Extra read-only views of the parameters, `GET .../params?view=NAME`.
     static var views: [String] { get }
+    /// The `state_dtype`s its update can keep state in. By default every elementwise optimizer
+    /// takes f32 and bf16, and q8 when every state tensor names a map; an optimizer whose update
+    /// is not a lane kernel (works on whole tensors) keeps float32 and says so here.
+    static var stateDTypes: [StateDType] { get }
     /// Whether it lands on the reference's float32 results bit for bit (it takes no square root,
     /// which torch does not round correctly, and performs the reference's operations in order).
     static var bitExact: Bool { get }
@@ -73,6 +82,11 @@ public protocol OptimizerDescriptor: Sendable {
 }
 
 extension OptimizerDescriptor {
+    public static var stateDTypes: [StateDType] {
+        stateTensors.allSatisfy { $0.map != nil } ? [.f32, .bf16, .q8] : [.f32, .bf16]
+    }
+    /// The q8 map of each state tensor, in slot order (`.signed` where it has none).
+    public static var slotMaps: [QuantizationMap] { stateTensors.map { $0.map ?? .signed } }
     public static var scalars: [GroupScalar] { [] }
     public static var views: [String] { [] }
     public static var bitExact: Bool { false }

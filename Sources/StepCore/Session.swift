@@ -55,9 +55,15 @@ public final class Session: @unchecked Sendable {
         guard image.state.params.count == n else {
             throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
         }
+        let stateLayout = config.stateLayout
+        guard image.state.layout == stateLayout else {
+            throw .invalid(field: "state", detail: "the optimizer state is not laid out as the config's state_dtype says")
+        }
         for role in config.stateNames {
             guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role)\"") }
-            guard b.count == n else { throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.count) values, expected \(n)") }
+            guard b.byteCount >= stateLayout.byteCount else {
+                throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.byteCount) bytes, expected \(stateLayout.byteCount)")
+            }
         }
         let scalarCount = config.optimizer.kind.scalars.count
         for (group, values) in image.state.scalars where values.count != scalarCount || !config.groups.contains(where: { $0.name == group }) {
@@ -286,8 +292,8 @@ public final class Session: @unchecked Sendable {
         }
         let baseScale = Float(scale) * Float(coef)
         let scales = config.groups.map { $0.hyper.maximize ? -baseScale : baseScale }
-        let buffers = state.laneBuffers(grads: grads, slots: kind.slotNames)
-        let stats = update(buffers, rules: rules, scales: scales, segments: config.layout.segments, count: n)
+        let buffers = state.laneBuffers(grads: grads, slots: kind.slotNames, maps: kind.slotMaps)
+        let stats = update(buffers, rules: rules, scales: scales, runs: state.layout.runs, count: n)
         state.scalars = scalars
         _step = step
         _version &+= 1
@@ -304,9 +310,9 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in
-    /// the same order whatever the thread count.
-    private func update(_ buffers: LaneBuffers, rules: [LaneRule], scales: [Float],
-                        segments: [(range: Range<Int>, group: Int)], count n: Int) -> UpdateStats {
+    /// the same order whatever the thread count. `buffers[k]` are the buffers of `runs[k]`.
+    private func update(_ buffers: [LaneBuffers], rules: [LaneRule], scales: [Float],
+                        runs: [StateLayout.Run], count n: Int) -> UpdateStats {
         let chunk = GradientNorm.chunk
         let chunks = (n + chunk - 1) / chunk
         return withUnsafeTemporaryAllocation(of: UpdateStats.self, capacity: max(chunks, 1)) { partial in
@@ -314,17 +320,18 @@ public final class Session: @unchecked Sendable {
             parallel.forEachItem(count: chunks) { c in
                 let lo = c * chunk, hi = min(n, lo + chunk)
                 var s = UpdateStats()
-                // First segment that ends after lo.
-                var a = 0, b = segments.count
+                // First run that ends after lo.
+                var a = 0, b = runs.count
                 while a < b {
                     let m = (a + b) / 2
-                    if segments[m].range.upperBound <= lo { a = m + 1 } else { b = m }
+                    if runs[m].range.upperBound <= lo { a = m + 1 } else { b = m }
                 }
                 var k = a
-                while k < segments.count, segments[k].range.lowerBound < hi {
-                    let seg = segments[k]
-                    let r = max(lo, seg.range.lowerBound)..<min(hi, seg.range.upperBound)
-                    s = s + rules[seg.group].update(buffers, gradScale: scales[seg.group], range: r)
+                while k < runs.count, runs[k].range.lowerBound < hi {
+                    let run = runs[k]
+                    if let r = run.part(of: lo..<hi) {
+                        s = s + rules[run.group].update(buffers[k], gradScale: scales[run.group], range: r)
+                    }
                     k += 1
                 }
                 out[c] = s
@@ -381,8 +388,21 @@ public final class Session: @unchecked Sendable {
             return
         }
         let state = self.state
-        _config.optimizer.kind.fillView(view, _config.groups[t.group].hyper, step: _step, params: state.params.pointer,
-                                        state: { state[$0].map { UnsafePointer($0) } }, range: range, into: out)
+        let kind = _config.optimizer.kind
+        let tensor = _config.layout.tensors.firstIndex { $0.offset == t.offset && $0.name == t.name }!
+        // The view reads state by the session's element index; state kept in another dtype is
+        // widened for the range first.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, range.count * kind.slotNames.count)) { tmp in
+            var widened: [String: UnsafePointer<Float>] = [:]
+            for (k, name) in kind.slotNames.enumerated() {
+                let at = tmp.baseAddress! + k * range.count
+                if state.read(name, tensor: tensor, range: floats, map: kind.map(of: name), into: at) {
+                    widened[name] = UnsafePointer(at - range.lowerBound)
+                }
+            }
+            kind.fillView(view, _config.groups[t.group].hyper, step: _step, params: state.params.pointer,
+                          state: { widened[$0] }, range: range, into: out)
+        }
     }
 
     /// Copies `buffer.count` bytes (or fewer at the end) at `offset` of the concatenation of
@@ -474,6 +494,8 @@ public final class Session: @unchecked Sendable {
             throw .invalid(field: "optimizer", detail: "the change needs optimizer state \"\(role)\" this session was not created with; set it at creation")
         }
         if next.historyCapacity != history.capacity { history = history.resized(to: next.historyCapacity) }
+        let kind = next.optimizer.kind
+        state.convert(to: next.stateLayout, maps: Dictionary(uniqueKeysWithValues: kind.slotNames.map { ($0, kind.map(of: $0)) }))
         _config = next
         _version &+= 1
         return next
@@ -540,7 +562,7 @@ public final class Session: @unchecked Sendable {
     /// session's own buffers (the small parts are copies).
     func liveImageLocked(historyTail: Int) -> SessionImage {
         SessionImage(id: id, config: _config, step: _step,
-                     state: OptimizerState(params: state.params, roles: state.roles, scalars: state.scalars),
+                     state: OptimizerState(params: state.params, roles: state.roles, layout: state.layout, scalars: state.scalars),
                      history: history.last(historyTail), version: _version, pending: pending?.live, tenant: tenant)
     }
 

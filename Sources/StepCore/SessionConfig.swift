@@ -67,7 +67,7 @@ public struct SessionConfig: Sendable {
             try c.finish()
         }
 
-        var groups = [ParamGroup(name: "default", overrides: JSONObject(), hyper: optimizer.hyper)]
+        var groups = [ParamGroup(name: "default", overrides: JSONObject(), hyper: optimizer.hyper, stateDType: optimizer.stateDType)]
         for (i, g) in (try r.array("groups") ?? []).enumerated() {
             var gr = try JSONObjectReader(g, path: "groups[\(i)]")
             let name = try gr.string("name") ?? ""
@@ -75,11 +75,12 @@ public struct SessionConfig: Sendable {
             guard !groups.contains(where: { $0.name == name }) else {
                 throw JSONFieldError(field: "groups[\(i)].name", "duplicate group name \"\(name)\"")
             }
+            let stateDType = try OptimizerConfig.readStateDType(&gr, kind: optimizer.kind, default: optimizer.stateDType)
             let hyper = try optimizer.group(&gr)
             try gr.finish()
             var overrides = JSONObject(gr.object.pairs.filter { $0.value != .null }.map { ($0.key, $0.value) })
             overrides["name"] = nil
-            groups.append(ParamGroup(name: name, overrides: overrides, hyper: hyper))
+            groups.append(ParamGroup(name: name, overrides: overrides, hyper: hyper, stateDType: stateDType))
         }
 
         guard let params = try r.array("params") else {
@@ -269,11 +270,14 @@ extension SessionConfig {
     /// torch's names, in kernel slot order.
     public var stateNames: [String] { optimizer.kind.usedState(groups.map(\.hyper)).map(\.name) }
 
+    /// Where each tensor's state lies in a state buffer, in its group's `state_dtype`.
+    public var stateLayout: StateLayout { StateLayout(layout, dtypes: groups.map(\.stateDType)) }
+
     /// Bytes a session with this config holds: parameters, optimizer state, one gradient
     /// buffer, and the accumulation sum when it accumulates. Limits are checked against this
     /// before anything is allocated.
     public var residentBytes: Int {
-        let buffers = 1 + stateNames.count + 1 + (accumulation.contributions > 1 ? 1 : 0)
-        return layout.count * 4 * buffers
+        let floatBuffers = 2 + (accumulation.contributions > 1 ? 1 : 0)
+        return layout.count * 4 * floatBuffers + stateNames.count * stateLayout.byteCount
     }
 }

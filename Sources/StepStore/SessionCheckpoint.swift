@@ -9,7 +9,9 @@ import StepTensors
 /// Tensor names follow torch's state_dicts so a file maps one to one onto a model and its
 /// optimizer: `params.<name>` is the parameter (a model `state_dict` entry), and
 /// `state.<name>.<role>` its optimizer state under torch's key (`exp_avg`, `exp_avg_sq`,
-/// `momentum_buffer`, `ax`, `z`, ...: each optimizer descriptor's `stateTensors`). `__metadata__`
+/// `momentum_buffer`, `ax`, `z`, ...: each optimizer descriptor's `stateTensors`), in the dtype
+/// the session keeps it in (F32, BF16, or for q8 bitsandbytes' `state<k>`, `absmax<k>`,
+/// `qmap<k>`; `stateEntries`). `__metadata__`
 /// holds the format version, session id, step (which is also the schedule position), the config
 /// and the history tail as JSON text, the optimizer's per-group scalars (`optimizer_scalars`,
 /// e.g. NAdam's `mu_product`), the owning tenant if any, and the CRC-32C written by
@@ -25,10 +27,21 @@ public enum SessionCheckpoint {
             tensors.append(.init(name: "params.\(t.name)", shape: t.shape,
                                  floats: UnsafeBufferPointer(start: image.state.params.pointer + t.offset, count: t.count)))
         }
-        for (role, buffer) in image.state.roles {
-            for t in config.layout.tensors {
-                tensors.append(.init(name: "state.\(t.name).\(role)", shape: t.shape,
-                                     floats: UnsafeBufferPointer(start: buffer.pointer + t.offset, count: t.count)))
+        let layout = image.state.layout
+        for (k, (role, buffer)) in image.state.roles.enumerated() {
+            let map = config.optimizer.kind.map(of: role)
+            for (t, span) in zip(config.layout.tensors, layout.spans) {
+                let bytes = UnsafeRawPointer(OptimizerState.bytes(buffer, span))
+                for e in stateEntries(t, span, role: role, index: k) {
+                    let source: UnsafeRawPointer
+                    switch e.part {
+                    case .values: source = bytes
+                    case .absmax: source = UnsafeRawPointer(OptimizerState.absmax(buffer, span)!)
+                    case .map: source = UnsafeRawPointer(map.values)
+                    }
+                    tensors.append(.init(name: e.name, dtype: e.dtype, shape: e.shape,
+                                         bytes: UnsafeRawBufferPointer(start: source, count: e.byteCount)))
+                }
             }
         }
         if let p = image.pending {
@@ -45,6 +58,7 @@ public enum SessionCheckpoint {
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
+        if !layout.isFloat32 { metadata["state_names"] = JSONValue.array(image.state.roles.map { .string($0.name) }).text }
         if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config.optimizer.kind).text }
         if let tenant = image.tenant { metadata["tenant"] = tenant }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
@@ -111,31 +125,38 @@ public enum SessionCheckpoint {
         let n = config.layout.count
 
         // Which tensors the file has, checked against the config before any allocation.
-        var expected: [String: [Int]] = [:]
-        for t in config.layout.tensors {
-            expected["params.\(t.name)"] = t.shape
-            for role in config.optimizer.kind.slotNames { expected["state.\(t.name).\(role)"] = t.shape }
+        let layout = config.stateLayout
+        let roleNames = config.stateNames
+        var expected: [String: (dtype: SafetensorsDType, shape: [Int])] = [:]
+        for t in config.layout.tensors { expected["params.\(t.name)"] = (.f32, t.shape) }
+        for (k, role) in roleNames.enumerated() {
+            for (t, span) in zip(config.layout.tensors, layout.spans) {
+                for e in stateEntries(t, span, role: role, index: k) { expected[e.name] = (e.dtype, e.shape) }
+            }
         }
-        if meta["accumulation"] != nil { expected["accumulation.sum"] = [n] }
+        if meta["accumulation"] != nil { expected["accumulation.sum"] = (.f32, [n]) }
         for info in file.tensors {
-            guard let shape = expected[info.name] else {
-                throw SessionError.invalid(field: info.name, detail: "is not a tensor of this session's checkpoint (params.<name>, state.<name>.<role> or accumulation.sum for the config's tensors)")
+            guard let want = expected[info.name] else {
+                throw SessionError.invalid(field: info.name, detail: "is not a tensor of this session's checkpoint (params.<name>, state.<name>.<role> (state<k>, absmax<k>, qmap<k> for q8 state) or accumulation.sum for the config's tensors and state_dtype)")
             }
-            guard info.dtype == .f32, info.shape == shape else {
-                throw SessionError.invalid(field: info.name, detail: "expected F32 of shape \(shape), got \(info.dtype.rawValue) \(info.shape)")
+            guard info.dtype == want.dtype, info.shape == want.shape else {
+                throw SessionError.invalid(field: info.name, detail: "expected \(want.dtype.rawValue) of shape \(want.shape), got \(info.dtype.rawValue) \(info.shape)")
             }
         }
-        func complete(_ prefix: String, _ suffix: String) throws -> Bool {
-            let found = config.layout.tensors.count { file.tensor(named: "\(prefix)\($0.name)\(suffix)") != nil }
-            guard found == config.layout.tensors.count || found == 0 else {
-                throw SessionError.invalid(field: "\(prefix)*\(suffix)", detail: "has \(found) of \(config.layout.tensors.count) tensors")
+        func complete(_ names: [String], _ what: String) throws -> Bool {
+            let found = names.count { file.tensor(named: $0) != nil }
+            guard found == names.count || found == 0 else {
+                throw SessionError.invalid(field: what, detail: "has \(found) of \(names.count) tensors")
             }
-            return found > 0 || config.layout.tensors.isEmpty
+            return found > 0 || names.isEmpty
         }
-        guard try complete("params.", "") else {
+        guard try complete(config.layout.tensors.map { "params.\($0.name)" }, "params.*") else {
             throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
         }
-        let presentRoles = try config.optimizer.kind.slotNames.filter { try complete("state.", ".\($0)") }
+        let presentRoles = try roleNames.enumerated().filter { k, role in
+            let names = zip(config.layout.tensors, layout.spans).flatMap { t, span in stateEntries(t, span, role: role, index: k).map(\.name) }
+            return try complete(names, "state.*.\(role)")
+        }
         var scalars: [String: [Double]] = [:]
         if let text = meta["optimizer_scalars"] {
             do { scalars = try OptimizerState.scalars(from: try JSONParser.parse(text), config: config) } catch {
@@ -168,27 +189,73 @@ public enum SessionCheckpoint {
         // Every value of these is read from the file (the tensors tile each buffer), so they
         // start uninitialized: their pages are first touched by the reads.
         let params = AlignedBuffer(uninitializedCount: n)
-        let roles = presentRoles.map { role in (name: role, buffer: AlignedBuffer(uninitializedCount: n)) }
+        let roles = presentRoles.map { _, role in (name: role, buffer: OptimizerState.buffer(layout)) }
         let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
+        // q8 maps are read aside and must be stepd's: the codes mean nothing under another map.
+        let maps = AlignedBuffer(uninitializedCount: 256 * max(1, roles.count * layout.spans.count { $0.dtype == .q8 }))
         var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
-        func place(_ buffer: AlignedBuffer, _ prefix: String, _ suffix: String) {
-            for t in config.layout.tensors {
-                destinations["\(prefix)\(t.name)\(suffix)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + t.offset, count: t.count * 4)
+        var mapChecks: [(name: String, at: UnsafeMutablePointer<Float>, map: QuantizationMap)] = []
+        for t in config.layout.tensors {
+            destinations["params.\(t.name)"] = UnsafeMutableRawBufferPointer(start: params.pointer + t.offset, count: t.count * 4)
+        }
+        for ((k, role), (_, buffer)) in zip(presentRoles, roles) {
+            let map = config.optimizer.kind.map(of: role)
+            for (t, span) in zip(config.layout.tensors, layout.spans) {
+                for e in stateEntries(t, span, role: role, index: k) {
+                    let start: UnsafeMutableRawPointer
+                    switch e.part {
+                    case .values: start = OptimizerState.bytes(buffer, span)
+                    case .absmax: start = UnsafeMutableRawPointer(OptimizerState.absmax(buffer, span)!)
+                    case .map:
+                        let at = maps.pointer + 256 * mapChecks.count
+                        mapChecks.append((e.name, at, map))
+                        start = UnsafeMutableRawPointer(at)
+                    }
+                    destinations[e.name] = UnsafeMutableRawBufferPointer(start: start, count: e.byteCount)
+                }
             }
         }
-        place(params, "params.", "")
-        for (role, buffer) in roles { place(buffer, "state.", ".\(role)") }
         if let sum { destinations["accumulation.sum"] = UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4) }
-        try withExtendedLifetime((params, roles, sum)) {
+        try withExtendedLifetime((params, roles, sum, maps)) {
             _ = try file.load(verifyingChecksum: verifyingChecksum) { destinations[$0.name] }
+        }
+        for check in mapChecks where !(0..<256).allSatisfy({ check.at[$0].bitPattern == check.map.values[$0].bitPattern }) {
+            throw SessionError.invalid(field: check.name, detail: "is not bitsandbytes' \(check.map.isSigned ? "signed" : "unsigned") dynamic map, the one stepd's q8 state is coded in")
         }
         var pending: PendingContributions? = nil
         if let pendingJSON, let sum {
             pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: config, step: step,
-                            state: OptimizerState(params: params, roles: roles, scalars: scalars), history: history,
+                            state: OptimizerState(params: params, roles: roles, layout: layout, scalars: scalars), history: history,
                             version: version, pending: pending, tenant: tenant)
+    }
+
+    /// What one tensor's state `role` (the `index`-th state the config keeps) is stored as: under
+    /// torch's name in float32 or bfloat16, or, in q8, as bitsandbytes' optimizer names it:
+    /// `state<k>` (uint8 codes, the tensor's shape), `absmax<k>` (float32 per 256-element block)
+    /// and `qmap<k>` (the 256-value map), k counting the session's states from 1 (exp_avg is
+    /// state1 and exp_avg_sq state2, as in bitsandbytes' Adam).
+    static func stateEntries(_ t: TensorSpec, _ span: StateLayout.Span, role: String, index: Int) -> [StateEntry] {
+        let prefix = "state.\(t.name)."
+        switch span.dtype {
+        case .f32: return [StateEntry(name: prefix + role, dtype: .f32, shape: t.shape, byteCount: t.count * 4, part: .values)]
+        case .bf16: return [StateEntry(name: prefix + role, dtype: .bf16, shape: t.shape, byteCount: t.count * 2, part: .values)]
+        case .q8:
+            let k = index + 1
+            return [StateEntry(name: prefix + "state\(k)", dtype: .u8, shape: t.shape, byteCount: t.count, part: .values),
+                    StateEntry(name: prefix + "absmax\(k)", dtype: .f32, shape: [span.blocks], byteCount: span.blocks * 4, part: .absmax),
+                    StateEntry(name: prefix + "qmap\(k)", dtype: .f32, shape: [256], byteCount: 256 * 4, part: .map)]
+        }
+    }
+
+    struct StateEntry {
+        enum Part { case values, absmax, map }
+        let name: String
+        let dtype: SafetensorsDType
+        let shape: [Int]
+        let byteCount: Int
+        let part: Part
     }
 
     /// The largest step a checkpoint may claim: far beyond any real run, and small enough that

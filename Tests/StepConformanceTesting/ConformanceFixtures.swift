@@ -2,6 +2,7 @@ import Foundation
 import StepConformance
 import StepCore
 import StepJSON
+import StepKernels
 
 /// The recorded cases in `../shared/conformance/` and its `catalogue/`, and what the tests of
 /// every layer check about them beyond passing: which cases this build cannot run yet, and
@@ -32,7 +33,7 @@ public enum ConformanceFixtures {
 
     /// The cases this build cannot run yet: optimizers of part 2 (Adafactor, LAMB), a group
     /// running its own optimizer (Muon), 8-bit state. Remove a name when its case runs.
-    public static let expectedNotYet: Set<String> = ["adafactor", "lamb", "muon_hybrid", "adamw_q8"]
+    public static let expectedNotYet: Set<String> = ["adafactor", "lamb", "muon_hybrid"]
 
     /// Nil when a not-yet result is justified: its reason names a field of the case's session
     /// holding an optimizer type, a group type or a state precision that `Optimizers` does not
@@ -43,8 +44,7 @@ public enum ConformanceFixtures {
         var unknown: [(field: String, value: String)] = []
         if case .object(let o)? = c.session["optimizer"] {
             if case .string(let t)? = o["type"], Optimizers.named(t) == nil { unknown.append(("optimizer", t)) }
-            // No optimizer in `Optimizers` keeps its state in anything but float32 yet.
-            if case .string(let d)? = o["state_dtype"], d != "f32" { unknown.append(("state_dtype", d)) }
+            if case .string(let d)? = o["state_dtype"], StateDType(rawValue: d) == nil { unknown.append(("state_dtype", d)) }
         }
         if case .array(let groups)? = c.session["groups"] {
             for (i, g) in groups.enumerated() {
