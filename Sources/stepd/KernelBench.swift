@@ -6,6 +6,7 @@ import StepJSON
 import StepKernels
 
 extension InstructionSet: ExpressibleByArgument {}
+extension StateDType: ExpressibleByArgument {}
 
 /// `stepd bench kernel`: optimizer steps next to a plain memory-traffic loop moving the same
 /// streams and, with `--torch-python`, torch's implementations of the same optimizer. The
@@ -31,6 +32,12 @@ struct KernelBench: ParsableCommand {
             over the time per step, for stepd and torch alike (with --clip too, though the norm \
             moves more). The baseline loop reads and writes exactly those streams and nothing \
             else, so "of baseline" is the share of the memory bandwidth the update reaches.
+
+            With --state, the optimizer state is kept in each of the given dtypes (f32, bf16, \
+            q8), each measured once per round next to the others; vs f32 is the median over \
+            rounds of the float32 kernel's time over this dtype's (same instruction set). Bytes \
+            per parameter count 2 bytes per bf16 value and 1 per q8 code (q8's absmax, 4 bytes \
+            per 256 values, is left out).
             """)
 
     @Option(name: .customLong("optimizer"), parsing: .upToNextOption,
@@ -45,6 +52,9 @@ struct KernelBench: ParsableCommand {
 
     @Option(parsing: .upToNextOption, help: "Compiled copies of the kernel to run: portable, avx2 (default: every one this CPU runs).")
     var isa: [InstructionSet] = InstructionSet.runnable
+
+    @Option(parsing: .upToNextOption, help: "State dtypes to keep the optimizer state in: f32, bf16, q8.")
+    var state: [StateDType] = [.f32]
 
     @Option(help: "Rounds per optimizer, size and thread count; each round measures every contender once.")
     var rounds = 5
@@ -73,6 +83,12 @@ struct KernelBench: ParsableCommand {
         if let bad = optimizers.first(where: { $0 != "all" && Optimizers.named($0) == nil }) {
             throw ValidationError("--optimizer \(bad): expected all or one of \(Optimizers.types.joined(separator: ", "))")
         }
+        for type in optimizerTypes {
+            let kind = Optimizers.named(type)!
+            if let bad = state.first(where: { !kind.stateDTypes.contains($0) }) {
+                throw ValidationError("--state \(bad.rawValue): optimizer \(type) keeps its state in \(kind.stateDTypes.map(\.rawValue).joined(separator: ", ")) only")
+            }
+        }
         guard let bad = isa.first(where: { !InstructionSet.runnable.contains($0) }) else { return }
         throw ValidationError("--isa \(bad): this CPU runs only \(InstructionSet.runnable.map(\.rawValue).joined(separator: ", "))")
     }
@@ -97,17 +113,16 @@ struct KernelBench: ParsableCommand {
         let g = AlignedBuffer(count: n, filledWith: 0.01)
         let p = AlignedBuffer(count: n, filledWith: 0.5)
         // Only the state a session would allocate, at its initial values; unused slots stay nil.
-        var state = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
-        for s in subject.state { state[s.slot] = AlignedBuffer(count: n, filledWith: s.initial) }
-        let used = state.compactMap { $0?.pointer }
-        let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: state.map { $0?.pointer })
+        var baselineState = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
+        for s in subject.state { baselineState[s.slot] = AlignedBuffer(count: n, filledWith: s.initial) }
+        let used = baselineState.compactMap { $0?.pointer }
+        let stores = state.map { BenchState($0, subject: subject, count: n) }
         // One session: its step counter and scalars carry across thread counts and instruction sets.
         let nextRule = subject.stepper()
-        let bytes = subject.bytesPerParam
         for t in threads {
             let parallel = Parallel(threads: t)
             var baseline: [Double] = []
-            var kernelSeconds = [InstructionSet: [Double]]()
+            var kernelSeconds = [String: [Double]]()
             var torchSeconds = [String: [Double]]()
             for _ in 0..<rounds {
                 baseline.append(timed(seconds) {
@@ -116,18 +131,22 @@ struct KernelBench: ParsableCommand {
                     }
                 })
                 for set in isa {
-                    kernelSeconds[set, default: []].append(timed(seconds) {
-                        let rule = nextRule()
-                        var scale: Float = 1
-                        if clip {
-                            // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
-                            let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
-                            scale = Float(min(1, 1 / (norm + 1e-6)))
-                        }
-                        parallel.forEachRange(count: n) { r in
-                            _ = rule.update(buffers, gradScale: scale, range: r, on: set)
-                        }
-                    })
+                    for store in stores {
+                        let buffers = store.laneBuffers(params: p.pointer, grads: g.pointer)
+                        kernelSeconds["\(set) \(store.dtype)", default: []].append(timed(seconds) {
+                            let rule = nextRule()
+                            var scale: Float = 1
+                            if clip {
+                                // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
+                                let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
+                                scale = Float(min(1, 1 / (norm + 1e-6)))
+                            }
+                            // q8 passes start on block boundaries.
+                            parallel.forEachRange(count: n, granule: store.dtype == .q8 ? QuantizationMap.blockSize : Parallel.granule) { r in
+                                _ = rule.update(buffers, gradScale: scale, range: r, on: set)
+                            }
+                        })
+                    }
                 }
                 if let torch {
                     for path in paths {
@@ -142,17 +161,28 @@ struct KernelBench: ParsableCommand {
             let name = subject.type + (clip ? "+clip" : "")
             let common: KeyValuePairs<String, String> = ["optimizer": "\"\(subject.type)\"", "clip": "\(clip)", "state_tensors": "\(subject.state.count)"]
             for set in isa {
-                let row = BenchRow(name: "\(name) \(set)", params: n, threads: t, bytesPerParam: bytes, seconds: kernelSeconds[set]!,
-                                   baseline: baseline, torch: torchBest, torchFastest: fastest)
-                var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\"")]
-                for path in paths {
-                    extra.append(("vs_torch_\(path)", fmt(median(zip(torchSeconds[path]!, kernelSeconds[set]!).map { $0 / $1 }), 3)))
+                for store in stores {
+                    let mine = kernelSeconds["\(set) \(store.dtype)"]!
+                    let label = state == [.f32] ? "\(name) \(set)" : "\(name) \(store.dtype) \(set)"
+                    var row = BenchRow(name: label, params: n, threads: t, bytesPerParam: subject.bytesPerParam(store.dtype), seconds: mine,
+                                       baseline: baseline, torch: torchBest, torchFastest: fastest)
+                    var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\""), ("state", "\"\(store.dtype)\"")]
+                    if let f32 = kernelSeconds["\(set) f32"], store.dtype != .f32 {
+                        let ratios = zip(f32, mine).map { $0 / $1 }
+                        extra.append(("vs_f32", fmt(median(ratios), 3)))
+                        extra.append(("vs_f32_min", fmt(ratios.min()!, 3)))
+                        extra.append(("vs_f32_max", fmt(ratios.max()!, 3)))
+                        if torchBest == nil { row.note = "vs f32 \(fmt(median(ratios), 2))x (\(fmt(ratios.min()!, 2))–\(fmt(ratios.max()!, 2)))" }
+                    }
+                    for path in paths {
+                        extra.append(("vs_torch_\(path)", fmt(median(zip(torchSeconds[path]!, mine).map { $0 / $1 }), 3)))
+                    }
+                    print(json ? row.json(common, extra) : row.text)
                 }
-                print(json ? row.json(common, extra) : row.text)
             }
             for path in paths {
                 let wins = fastest!.filter { $0 == path }.count
-                let row = BenchRow(name: "torch \(name) \(path)", params: n, threads: t, bytesPerParam: bytes, seconds: torchSeconds[path]!,
+                let row = BenchRow(name: "torch \(name) \(path)", params: n, threads: t, bytesPerParam: subject.bytesPerParam(.f32), seconds: torchSeconds[path]!,
                                    baseline: baseline, torch: nil, torchFastest: nil, note: "fastest in \(wins)/\(rounds)")
                 print(json ? row.json(common, [("implementation", "\"torch\""), ("path", "\"\(path)\""), ("torch", "\"\(torch!.version)\""),
                                                ("fastest_rounds", "\(wins)")]) : row.text)
@@ -179,8 +209,11 @@ struct BenchSubject {
     /// the optimizer's scalars as Session does.
     let stepper: () -> () -> LaneRule
 
+    /// Each used slot's q8 map.
+    let maps: [QuantizationMap]
+
     /// Read grads and params, each state tensor; write params and each state tensor.
-    var bytesPerParam: Int { 4 * (3 + 2 * state.count) }
+    func bytesPerParam(_ dtype: StateDType) -> Int { 4 * 3 + 2 * dtype.elementBytes * state.count }
 
     init<D: OptimizerDescriptor>(_ d: D.Type) throws {
         var h = D.defaults
@@ -195,6 +228,7 @@ struct BenchSubject {
         config = JSONValue.object(h.json).text
         slotCount = D.stateTensors.count
         state = D.usedState([h]).map { ($0.slot, $0.name, D.initialValue(of: $0.name, fixed)) }
+        maps = D.slotMaps
         stepper = {
             var step = 0
             var scalars = D.scalars.map(\.initial)
@@ -203,6 +237,36 @@ struct BenchSubject {
                 return D.rule(fixed, lr: fixed.lr, step: step, scalars: &scalars)
             }
         }
+    }
+}
+
+/// One optimizer's state at its initial values, kept as `dtype` over one tensor of `count`
+/// elements, as a session lays it out.
+final class BenchState {
+    let dtype: StateDType
+    let buffers: [AlignedBuffer?]
+    let layout: StateLayout.Span
+    let maps: [QuantizationMap]
+
+    init(_ dtype: StateDType, subject: BenchSubject, count n: Int) {
+        self.dtype = dtype
+        maps = subject.maps
+        let layout = StateLayout(TensorLayout([("bench", [n], 0)]), dtypes: [dtype])
+        self.layout = layout.spans[0]
+        var buffers = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
+        for s in subject.state {
+            let b = OptimizerState.buffer(layout)
+            StateEncoding.fill(s.initial, count: n, as: layout.spans[0].dtype, into: OptimizerState.bytes(b, layout.spans[0]),
+                               absmax: OptimizerState.absmax(b, layout.spans[0]), map: subject.maps[s.slot])
+            buffers[s.slot] = b
+        }
+        self.buffers = buffers
+    }
+
+    func laneBuffers(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>) -> LaneBuffers {
+        LaneBuffers(params: params, grads: grads, state: buffers.indices.map { k in
+            buffers[k].map { StateSlot(OptimizerState.bytes($0, layout), absmax: OptimizerState.absmax($0, layout), map: maps[k]) }
+        }, dtype: layout.dtype)
     }
 }
 
