@@ -91,11 +91,11 @@ let package = Package(
                 path: "Tests/StepConformanceTesting"),
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepJSONTests", dependencies: ["StepJSON"]),
-        .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON"]),
+        .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON", "StepKernels"]),
         // Test helpers (temporary directories, hand-built files) for the codec's and the store's tests.
         .target(name: "StepTensorsTesting", dependencies: ["StepTensors"], path: "Tests/StepTensorsTesting"),
         .testTarget(name: "StepTensorsTests", dependencies: ["StepTensors", "StepTensorsTesting"]),
-        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore"]),
+        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore", "StepKernels"]),
         .testTarget(name: "StepServerTests", dependencies: [
             "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
             "StepConformanceHTTP", "StepConformanceTesting",

@@ -1,3 +1,5 @@
+import CStepIntrinsics
+
 /// An elementwise update written as what it does to eight lanes: the parameters `p` (in: the
 /// old values, out: the new), the scaled gradient `g`, and up to three state streams. The loop
 /// around it, `stream`, is shared by every formula, so a rule's file is its scalars and its
@@ -146,36 +148,20 @@ extension LaneFormula {
 /// (a NaN stays a quiet NaN), as torch's `.to(torch.bfloat16)`.
 @usableFromInline package enum BFloat16Codec: LaneCodec {
     @inlinable @inline(__always)
-    static func widen(_ h: SIMD8<UInt16>) -> Lanes {
-        unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16, to: Lanes.self)
-    }
-
+    package static func load(_ base: UnsafeMutableRawPointer, _ i: Int) -> Lanes { stepd_bf16_widen8(base + i * 2) }
     @inlinable @inline(__always)
-    package static func narrow(_ x: Lanes) -> SIMD8<UInt16> {
-        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-        let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-        let quiet = (bits &>> 16) | 0x40
-        return SIMD8<UInt16>(truncatingIfNeeded: rounded.replacing(with: quiet, where: x .!= x))
-    }
-
-    @inlinable @inline(__always)
-    package static func load(_ base: UnsafeMutableRawPointer, _ i: Int) -> Lanes {
-        widen(base.loadUnaligned(fromByteOffset: i * 2, as: SIMD8<UInt16>.self))
-    }
-    @inlinable @inline(__always)
-    package static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int) {
-        base.storeBytes(of: narrow(x), toByteOffset: i * 2, as: SIMD8<UInt16>.self)
-    }
+    package static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int) { stepd_bf16_narrow8(x, base + i * 2) }
     @inlinable @inline(__always)
     package static func load(_ base: UnsafeMutableRawPointer, _ i: Int, _ valid: Int) -> Lanes {
-        var h = SIMD8<UInt16>()
-        for k in 0..<valid { h[k] = base.loadUnaligned(fromByteOffset: (i + k) * 2, as: UInt16.self) }
-        return widen(h)
+        var h: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &h) { $0.baseAddress!.copyMemory(from: base + i * 2, byteCount: valid * 2) }
+        return withUnsafeBytes(of: &h) { stepd_bf16_widen8($0.baseAddress!) }
     }
     @inlinable @inline(__always)
     package static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int, _ valid: Int) {
-        let h = narrow(x)
-        for k in 0..<valid { base.storeBytes(of: h[k], toByteOffset: (i + k) * 2, as: UInt16.self) }
+        var h: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &h) { stepd_bf16_narrow8(x, $0.baseAddress!) }
+        withUnsafeBytes(of: &h) { (base + i * 2).copyMemory(from: $0.baseAddress!, byteCount: valid * 2) }
     }
 }
 
@@ -183,14 +169,11 @@ extension StateSlot {
     /// Elements `i..<i+valid` of q8 state (the rest of the lanes zero): `map[code] * absmax`.
     @inlinable @inline(__always)
     func dequantize(_ i: Int, _ valid: Int, _ scale: Float) -> Lanes {
-        var codes = SIMD8<UInt8>()
-        if valid == 8 {
-            codes = UnsafeRawPointer(base).loadUnaligned(fromByteOffset: i, as: SIMD8<UInt8>.self)
-        } else {
-            for k in 0..<valid { codes[k] = base.load(fromByteOffset: i + k, as: UInt8.self) }
-        }
-        let x = map.values(codes) * scale
-        return valid == 8 ? x : x.replacing(with: 0, where: Lanes.laneIndex .>= Int32(valid))
+        if valid == 8 { return stepd_q8_dequantize8((base + i).assumingMemoryBound(to: UInt8.self), map.values, scale) }
+        var codes: UInt64 = 0
+        withUnsafeMutableBytes(of: &codes) { $0.baseAddress!.copyMemory(from: base + i, byteCount: valid) }
+        let x = withUnsafeBytes(of: &codes) { stepd_q8_dequantize8($0.baseAddress!.assumingMemoryBound(to: UInt8.self), map.values, scale) }
+        return x.replacing(with: 0, where: Lanes.laneIndex .>= Int32(valid))
     }
 
     /// The running absmax of a block, with `x`'s first `valid` lanes. NaN is passed over, as
@@ -207,19 +190,8 @@ extension StateSlot {
     @inlinable @inline(__always)
     func requantize(_ values: UnsafePointer<Lanes>, _ elements: Range<Int>, block: Int, absmax newMax: Float) {
         absmax![block] = newMax
-        let d = newMax > 0 ? newMax : 1
-        var i = elements.lowerBound, v = 0
-        while i < elements.upperBound {
-            let codes = map.codes(values[v] / d)
-            let n = elements.upperBound - i
-            if n >= 8 {
-                base.storeBytes(of: codes, toByteOffset: i, as: SIMD8<UInt8>.self)
-            } else {
-                for k in 0..<n { base.storeBytes(of: codes[k], toByteOffset: i + k, as: UInt8.self) }
-            }
-            i += 8
-            v += 1
-        }
+        map.quantize(UnsafeRawPointer(values).assumingMemoryBound(to: Float.self), count: elements.count, dividedBy: newMax > 0 ? newMax : 1,
+                     into: (base + elements.lowerBound).assumingMemoryBound(to: UInt8.self))
     }
 }
 

@@ -1,3 +1,5 @@
+import CStepIntrinsics
+
 /// One of bitsandbytes' dynamic 8-bit maps (`create_dynamic_map`): 256 sorted values in [-1, 1]
 /// (`signed`, for state that changes sign, bitsandbytes' `qmap1`) or [0, 1] (`unsigned`, for
 /// state that cannot be negative such as exp_avg_sq, `qmap2`), dense near zero and linear
@@ -30,8 +32,8 @@ public struct QuantizationMap: @unchecked Sendable, Equatable {
     public static let minimumElements = 4096
 
     /// The order-preserving key of -1.0's top 16 bits, and how many buckets cover [-1, 1].
-    @usableFromInline static let bucketBase: Int32 = 0x407F
-    @usableFromInline static let bucketCount: Int32 = 0xBF80 - 0x407F + 1
+    @inlinable static var bucketBase: Int32 { 0x407F }
+    @inlinable static var bucketCount: Int32 { 0xBF80 - 0x407F + 1 }
 
     public static let signed = QuantizationMap(values: signedValues, isSigned: true)
     public static let unsigned = QuantizationMap(values: unsignedValues, isSigned: false)
@@ -90,28 +92,10 @@ public struct QuantizationMap: @unchecked Sendable, Equatable {
         return UInt8(c)
     }
 
-    /// The nearest codes of eight normalized values. The bucket keys are computed in vector
-    /// registers; the two table reads are per lane.
+    /// The nearest codes of `values[i] / d` for `i < count`, into `codes`.
     @inlinable @inline(__always)
-    func codes(_ x: Lanes) -> SIMD8<UInt8> {
-        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-        let negative = bits .>= 0x8000_0000
-        let key = (bits ^ 0x8000_0000).replacing(with: ~bits, where: negative)
-        var bucket = SIMD8<Int32>(truncatingIfNeeded: key &>> 16) &- QuantizationMap.bucketBase
-        bucket = bucket.clamped(lowerBound: SIMD8(repeating: 0), upperBound: SIMD8(repeating: QuantizationMap.bucketCount - 1))
-        var out = SIMD8<UInt8>()
-        for k in 0..<8 {
-            let c = Int(buckets[Int(bucket[k])])
-            out[k] = UInt8(truncatingIfNeeded: x[k] > midpoints[c] ? c + 1 : c)
-        }
-        return out
-    }
-
-    /// Eight values from their codes, before scaling by the block's absmax.
-    @inlinable @inline(__always)
-    func values(_ codes: SIMD8<UInt8>) -> Lanes {
-        Lanes(values[Int(codes[0])], values[Int(codes[1])], values[Int(codes[2])], values[Int(codes[3])],
-              values[Int(codes[4])], values[Int(codes[5])], values[Int(codes[6])], values[Int(codes[7])])
+    func quantize(_ values: UnsafePointer<Float>, count: Int, dividedBy d: Float, into codes: UnsafeMutablePointer<UInt8>) {
+        stepd_q8_quantize(values, count, d, buckets, midpoints, QuantizationMap.bucketBase, QuantizationMap.bucketCount, codes)
     }
 
     private static let signedValues: [Float] = [

@@ -1,0 +1,74 @@
+import Foundation
+import StepJSON
+import StepKernels
+import Testing
+@testable import StepCore
+
+/// `state_dtype` on a session and its groups: validated like every field, changeable by PATCH
+/// (the state converted in place), and what it costs in memory.
+@Suite struct StateDTypeSessionTests {
+    static func big(_ dtype: String, groups: String = "[]") -> String {
+        let w = (0..<5000).map { Double(($0 * 37) % 101) / 50 - 1 }
+        return """
+            {"optimizer": {"type": "adamw", "lr": 0.01, "state_dtype": "\(dtype)"}, "groups": \(groups),
+             "params": [{"name": "w", "shape": [5000], "values": \(w)}, {"name": "b", "shape": [10], "init": "zeros"}]}
+            """
+    }
+
+    static func grads(_ k: Int) -> [String: [Double]] {
+        ["w": (0..<5000).map { sin(Double($0 * (k + 1))) }, "b": (0..<10).map { cos(Double($0 + k)) * 0.1 }]
+    }
+
+    @Test("an unknown state_dtype, or one the optimizer cannot keep, is refused naming the field")
+    func badStateDTypeIsRefused() {
+        expectInvalid(field: "optimizer.state_dtype", mentioning: ["f16", "f32", "bf16", "q8"]) {
+            _ = try Fixture.session(Fixture.adamw(optimizer: #"{"type": "adamw", "state_dtype": "f16"}"#))
+        }
+        expectInvalid(field: "optimizer.state_dtype", mentioning: ["asgd", "f32", "bf16"]) {
+            _ = try Fixture.session(Fixture.adamw(optimizer: #"{"type": "asgd", "state_dtype": "q8"}"#))
+        }
+        expectInvalid(field: "groups[0].state_dtype", mentioning: ["int4"]) {
+            _ = try Fixture.session(Fixture.adamw(groups: #"[{"name": "g", "state_dtype": "int4"}]"#))
+        }
+    }
+
+    @Test("state_dtype is echoed in the config, and a group's own overrides the optimizer's")
+    func stateDTypeIsEchoedAndInherited() throws {
+        let s = try Fixture.session(Self.big("q8", groups: #"[{"name": "g", "state_dtype": "bf16"}]"#))
+        #expect(s.config.optimizer.json["state_dtype"] == .string("q8"))
+        #expect(s.config.groups.map(\.stateDType) == [.q8, .bf16])
+        // The 10-element bias stays float32 under q8; the 5000-element vector is q8.
+        #expect(s.config.stateLayout.spans.map(\.dtype) == [.q8, .f32])
+    }
+
+    @Test("q8 state costs about a quarter of float32's, bf16 half", arguments: [("f32", 4.0), ("bf16", 2.0), ("q8", 1.016)])
+    func stateBytesPerParameter(_ dtype: String, _ bytes: Double) throws {
+        let w = #"{"name": "w", "shape": [1000000], "init": "zeros"}"#
+        let (config, _) = try Fixture.config(#"{"optimizer": {"type": "adamw", "state_dtype": "\#(dtype)"}, "params": [\#(w)]}"#)
+        let perParam = Double(config.stateLayout.byteCount) / 1e6
+        #expect(abs(perParam - bytes) < 0.01, "\(dtype): \(perParam) B/param per state tensor")
+        #expect(config.residentBytes == 8_000_000 + 2 * config.stateLayout.byteCount)
+    }
+
+    @Test("PATCH state_dtype converts the state in place: f32 to q8 to bf16 keeps the moments to their precision")
+    func patchConvertsState() throws {
+        let s = try Fixture.session(Self.big("f32"))
+        for k in 0..<3 { _ = try s.step(grads: Self.grads(k)) }
+        let before = s.capture().state
+        let m = before.buffer("exp_avg")!.array
+        _ = try s.patch(Fixture.json(#"{"optimizer": {"state_dtype": "q8"}}"#))
+        #expect(s.config.stateLayout.spans[0].dtype == .q8)
+        var q = [Float](repeating: 0, count: 5000)
+        #expect(s.capture().state.read("exp_avg", tensor: 0, range: 0..<5000, map: .signed, into: &q))
+        let worst = zip(m, q).map { abs($0 - $1) }.max()!
+        #expect(worst <= 0.02 * m.map(abs).max()!, "q8 moves exp_avg by \(worst)")
+        _ = try s.patch(Fixture.json(#"{"optimizer": {"state_dtype": "bf16"}}"#))
+        var h = [Float](repeating: 0, count: 5000)
+        #expect(s.capture().state.read("exp_avg", tensor: 0, range: 0..<5000, map: .signed, into: &h))
+        #expect(h == q.map { Float(bitPattern: UInt32(HalfPrecision.floatToBF16($0)) << 16) })
+        // And it keeps stepping.
+        let p = try s.paramsByName()["w"]!
+        _ = try s.step(grads: Self.grads(3))
+        #expect(try s.paramsByName()["w"]! != p)
+    }
+}
