@@ -1,3 +1,5 @@
+import StepKernels
+
 /// The optimizer catalogue: every optimizer a config's `"type"` can name. Adding one is its
 /// descriptor file (and its lane kernel) plus one entry here; the README's optimizer table is
 /// checked against this list by a test.
@@ -20,15 +22,16 @@ extension Optimizers {
     /// so the two cannot drift apart: `stepd optimizers` prints it, and a test compares.
     public static var markdownTable: String {
         var lines = [
-            "| type | fields (defaults) | state B/param | views | reference | matches the reference |",
-            "|---|---|---|---|---|---|",
+            "| type | fields (defaults) | state B/param | state_dtype | views | reference | matches the reference |",
+            "|---|---|---|---|---|---|---|",
         ]
         for kind in all {
             let fields = kind.json(kind.defaults).pairs.map { "`\($0.key)`=\($0.value.text)" }.joined(separator: ", ")
             let usual = kind.usedState([kind.defaults]).count * 4, most = kind.slotNames.count * 4
             let state = (usual == most ? "\(usual)" : "\(usual) (\(most) with every option)") + ": " + kind.slotNames.joined(separator: ", ")
             let views = kind.views.isEmpty ? "" : kind.views.map { "`\($0)`" }.joined(separator: ", ")
-            lines.append("| `\(kind.type)` | \(fields) | \(state) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (square root)") |")
+            let dtypes = kind.stateDTypes.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+            lines.append("| `\(kind.type)` | \(fields) | \(state) | \(dtypes) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (square root)") |")
         }
         return lines.joined(separator: "\n")
     }
