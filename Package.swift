@@ -31,18 +31,24 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // SHA-256 of API keys (the keys file stores only their hashes).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
                        providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson",
                        providers: [.apt(["libjansson-dev"])]),
+        // Newton-Schulz's matrix products (Muon): OpenBLAS, its threads set by StepKernels' BLAS.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CStepIntrinsics"),
         .target(name: "StepJSON", dependencies: ["CJansson"]),
         .target(name: "StepLanes", dependencies: ["CStepIntrinsics"], swiftSettings: kernelSettings),
         .target(name: "StepKernelsAVX2", dependencies: ["StepLanes"],
                 swiftSettings: kernelSettings + [.unsafeFlags(avx2Flags)]),
-        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "CStepIntrinsics"],
+        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "CStepIntrinsics", "CBLAS"],
                 swiftSettings: kernelSettings),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
         .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),
@@ -57,20 +63,31 @@ let package = Package(
         .target(name: "StepHTTP", dependencies: [
             "StepJSON", "CMicroHTTPD",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The dashboard's HTML, scripts and vendored charting library (web/), compiled into the
+        // binary with C23's #embed; StepDashboard serves them.
+        .target(name: "StepDashboardFiles", exclude: ["web"], cSettings: [.unsafeFlags(["-std=c23"])]),
+        // The dashboard's routes (`/`, `/sessions/{id}`, `/compare`, `/assets/...`): static files
+        // with content types and ETags, no domain types; the pages read the JSON API.
+        .target(name: "StepDashboard", dependencies: ["StepHTTP", "StepDashboardFiles"]),
         // In-process requests (Router.handle, heads from target strings, whole answers): for
         // tests, fuzzing and `stepd conformance`'s in-process layer, never the server.
-        .target(name: "StepHTTPTesting", dependencies: ["StepHTTP", "StepJSON"]),
-        // The application: sessions, steps, params, checkpoints, snapshots, tenants.
+        .target(name: "StepHTTPTesting", dependencies: ["StepHTTP", "StepJSON", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        // The application: sessions, steps, params, checkpoints, snapshots, tenants, the dashboard.
         .target(name: "StepServer", dependencies: [
-            "StepHTTP", "StepCore", "StepStore", "StepTensors", "StepJSON",
+            "StepHTTP", "StepDashboard", "StepCore", "StepStore", "StepTensors", "StepJSON",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Conformance replayed through the HTTP API: in-process through the router, and over a
         // socket to a real server, in JSON and binary bodies.
         .target(name: "StepConformanceHTTP", dependencies: [
             "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels", "StepTensors",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "stepd", dependencies: [
             "StepServer", "StepHTTP", "StepStore", "StepTensors", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
@@ -84,6 +101,7 @@ let package = Package(
         .target(name: "StepFuzzDriver", path: "Fuzz/Driver"),
         .executableTarget(name: "stepd-fuzz", dependencies: [
             "StepFuzzDriver", "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepJSON", "StepKernels",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ], path: "Fuzz/Harnesses"),
         // Test-only: the conformance cases' location and what every layer's tests check about
         // them besides passing (which cases may be "not yet", and that their reason is real).
@@ -96,9 +114,12 @@ let package = Package(
         .target(name: "StepTensorsTesting", dependencies: ["StepTensors"], path: "Tests/StepTensorsTesting"),
         .testTarget(name: "StepTensorsTests", dependencies: ["StepTensors", "StepTensorsTesting"]),
         .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore", "StepKernels"]),
+        .testTarget(name: "StepHTTPTests", dependencies: [
+            "StepHTTP", "StepHTTPTesting", "StepJSON", .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "StepServerTests", dependencies: [
-            "StepServer", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
-            "StepConformanceHTTP", "StepConformanceTesting",
+            "StepServer", "StepDashboard", "StepHTTP", "StepHTTPTesting", "StepStore", "StepTensors", "StepCore", "StepKernels", "StepJSON", "StepConformance",
+            "StepConformanceHTTP", "StepConformanceTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
     ],
     swiftLanguageModes: [.v6]

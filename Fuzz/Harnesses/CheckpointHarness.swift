@@ -23,7 +23,7 @@ enum CheckpointHarness {
 
         let router = Fixtures.service().router()
         let head = HTTPRequestHead(method: .post, target: "/v1/sessions",
-                                   headers: ["Content-Type": "application/vnd.safetensors", "Content-Length": String(bytes.count)])
+                                   headers: [.contentType: "application/vnd.safetensors", .contentLength: String(bytes.count)])
         let created = router.handle(head, body: bytes, chunkSize: 4096)
         Fixtures.check(created, "a checkpoint upload")
         guard created.status.code == 201, case .string(let id)? = try? created.jsonBody()["id"] else { return }

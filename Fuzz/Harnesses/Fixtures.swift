@@ -3,6 +3,7 @@ import StepHTTPTesting
 import StepCore
 import StepJSON
 import StepServer
+import HTTPTypes
 
 /// Services and requests the harnesses share.
 enum Fixtures {
@@ -35,8 +36,8 @@ enum Fixtures {
     static func serviceWithSession(token: String? = nil) -> (StepService, Router) {
         let service = service(token: token)
         let router = service.router()
-        var auth = HTTPHeaders()
-        if let token { auth.set("Authorization", "Bearer \(token)") }
+        var auth = HTTPFields()
+        if let token { auth[.authorization] = "Bearer \(token)" }
         let created = send(router, .post, "/v1/sessions", json: sessionBody, headers: auth)
         precondition(created.status.code == 201, "fixture: creating the session answered \(created.status)")
         let stepped = send(router, .post, "/v1/sessions/s/steps",
@@ -45,19 +46,19 @@ enum Fixtures {
         return (service, router)
     }
 
-    static func send(_ router: Router, _ method: HTTPMethod, _ target: String, json: JSONValue,
-                     headers: HTTPHeaders = [:]) -> HTTPResponse {
+    static func send(_ router: Router, _ method: HTTPRequest.Method, _ target: String, json: JSONValue,
+                     headers: HTTPFields = [:]) -> Response {
         var h = headers
         let body = json.encoded
-        h.set("Content-Type", "application/json")
-        h.set("Content-Length", String(body.count))
+        h[.contentType] = "application/json"
+        h[.contentLength] = String(body.count)
         return router.handle(HTTPRequestHead(method: method, target: target, headers: h), body: body)
     }
 
     /// The harnesses' oracle for responses: a 500 means an error escaped that the API does not
     /// map to a problem (400/404/409/413/415/422/...), which for client input is a bug. The body
     /// is read to the end, so streamed downloads run too.
-    static func check(_ response: HTTPResponse, _ what: @autoclosure () -> String) {
+    static func check(_ response: Response, _ what: @autoclosure () -> String) {
         precondition(response.status.code != 500, "500 Internal Server Error for \(what())")
         _ = try? response.collectBody()
     }

@@ -1,6 +1,7 @@
 import StepHTTP
 import StepHTTPTesting
 import StepServer
+import HTTPTypes
 
 /// A raw gradient upload (`application/octet-stream`) to `POST /v1/sessions/s/steps`, with the
 /// request framing chosen by the input's first bytes; the rest is the body:
@@ -31,19 +32,19 @@ enum StepBinaryHarness {
         if flags & 8 != 0 { query.append("loss=0.5") }
         if flags & 16 != 0 { query.append("loss=nan") }
         if flags & 128 != 0 { query.append("worker=\(n)") }
-        var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
-        if flags & 32 != 0 { headers.add("Idempotency-Key", "k\(n)") }
-        if flags & 64 != 0 { headers.add("If-Match", "\"*\"") }
+        var headers: HTTPFields = [.contentType: "application/octet-stream"]
+        if flags & 32 != 0 { headers.append(HTTPField(name: .idempotencyKey, value: "k\(n)")) }
+        if flags & 64 != 0 { headers.append(HTTPField(name: .ifMatch, value: "\"*\"")) }
         switch lengthMode % 8 {
-        case 1: headers.add("Content-Length", String(body.count))
-        case 2: headers.add("Content-Length", String(body.count + n))
-        case 3: headers.add("Content-Length", String(max(0, body.count - n)))
-        case 4: headers.add("Transfer-Encoding", "chunked")
+        case 1: headers.append(HTTPField(name: .contentLength, value: String(body.count)))
+        case 2: headers.append(HTTPField(name: .contentLength, value: String(body.count + n)))
+        case 3: headers.append(HTTPField(name: .contentLength, value: String(max(0, body.count - n))))
+        case 4: headers.append(HTTPField(name: .transferEncoding, value: "chunked"))
         case 5:
-            headers.add("Content-Length", String(body.count))
-            headers.add("Content-Length", String(body.count + 1 + n))
-        case 6: headers.add("Content-Length", "\(body.count)x")
-        case 7: headers.add("Content-Length", String((2 << 20) + n))
+            headers.append(HTTPField(name: .contentLength, value: String(body.count)))
+            headers.append(HTTPField(name: .contentLength, value: String(body.count + 1 + n)))
+        case 6: headers.append(HTTPField(name: .contentLength, value: "\(body.count)x"))
+        case 7: headers.append(HTTPField(name: .contentLength, value: String((2 << 20) + n)))
         default: break
         }
 
@@ -58,6 +59,6 @@ enum StepBinaryHarness {
 
         let target = "/v1/sessions/s/steps" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let response = stepFixture.1.handle(HTTPRequestHead(method: .post, target: target, headers: headers), body: chunks)
-        Fixtures.check(response, "a binary step to \(target) with \(headers.fields)")
+        Fixtures.check(response, "a binary step to \(target) with \(headers.map { "\($0.name): \($0.value)" })")
     }
 }

@@ -9,7 +9,7 @@ enum StepJSONHarness {
     static func run(_ data: UnsafeRawBufferPointer) {
         let body = Array(data)
         let head = HTTPRequestHead(method: .post, target: "/v1/sessions/s/steps",
-                                   headers: ["Content-Type": "application/json", "Content-Length": String(body.count)])
+                                   headers: [.contentType: "application/json", .contentLength: String(body.count)])
         // Chunk size from the length, so splits differ from input to input but replay the same.
         let response = stepFixture.1.handle(head, body: body, chunkSize: 1 + body.count % 61)
         Fixtures.check(response, "a JSON step body")

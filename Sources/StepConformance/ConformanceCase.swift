@@ -95,8 +95,8 @@ public struct ConformanceCase: Sendable {
         }
     }
 
-    /// Why this build cannot replay the case yet, if it cannot: it needs an optimizer, a group
-    /// running another optimizer, or a state precision that does not exist yet. Nil for every
+    /// Why this build cannot replay the case yet, if it cannot: it needs an optimizer (for the
+    /// session or a group) or a state precision that does not exist yet. Nil for every
     /// case it can run, which must then pass.
     public var notYetSupported: String? {
         if case .object(let o)? = session["optimizer"] {
@@ -109,8 +109,8 @@ public struct ConformanceCase: Sendable {
         }
         if case .array(let groups)? = session["groups"] {
             for (i, g) in groups.enumerated() {
-                if case .string(let type)? = g["type"] {
-                    return "groups[\(i)].type \"\(type)\" (a group running its own optimizer) does not exist yet"
+                if case .string(let type)? = g["type"], Optimizers.named(type) == nil {
+                    return "groups[\(i)].type \"\(type)\" does not exist yet"
                 }
             }
         }

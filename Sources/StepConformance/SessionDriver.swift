@@ -27,19 +27,17 @@ public struct SessionDriver: ConformanceDriver {
     public mutating func quantizedState() throws -> [String: [String: QuantizedState]?] {
         let image = session!.capture()
         var out: [String: [String: QuantizedState]?] = [:]
-        for (t, span) in zip(image.config.layout.tensors, image.state.layout.spans) {
-            guard span.dtype == .q8 else {
-                out[t.name] = .some(nil)
-                continue
-            }
+        let layout = image.state.layout
+        for (i, t) in image.config.layout.tensors.enumerated() {
             var roles: [String: QuantizedState] = [:]
             for (name, buffer) in image.state.roles {
-                let codes = OptimizerState.bytes(buffer, span)
-                let absmax = OptimizerState.absmax(buffer, span)!
-                roles[name] = QuantizedState(codes: (0..<span.count).map { codes.load(fromByteOffset: $0, as: UInt8.self) },
-                                             absmax: Array(UnsafeBufferPointer(start: absmax, count: span.blocks)))
+                guard let role = layout.role(name), let piece = role.pieces[i], piece.dtype == .q8 else { continue }
+                let codes = role.bytes(buffer, tensor: i)!
+                let absmax = role.absmax(buffer, tensor: i)!
+                roles[name] = QuantizedState(codes: (0..<piece.count).map { codes.load(fromByteOffset: $0, as: UInt8.self) },
+                                             absmax: Array(UnsafeBufferPointer(start: absmax, count: piece.blocks)))
             }
-            out[t.name] = roles
+            out[t.name] = roles.isEmpty ? .some(nil) : roles
         }
         return out
     }

@@ -2,6 +2,7 @@ import StepHTTP
 import StepHTTPTesting
 import StepHTTPClient
 import StepServer
+import HTTPTypes
 
 /// Requests handed straight to the StepServer application's `Router`, in-process: routing,
 /// authentication, body decoding and encoding exactly as the server runs them, with no network
@@ -14,9 +15,9 @@ public struct RouterTransport: ConformanceTransport {
     public var name: String { "router" }
 
     public func request(_ method: String, _ target: String, headers: [(String, String)], body: [UInt8]?) throws -> HTTPClientResponse {
-        var h = HTTPHeaders(headers)
-        if let body { h.set("Content-Length", String(body.count)) }
-        let r = router.handle(HTTPRequestHead(method: HTTPMethod(method), target: target, headers: h), body: body ?? [])
-        return HTTPClientResponse(status: r.status.code, headers: r.headers.fields, body: try r.collectBody())
+        var h = HTTPFields(headers)
+        if let body { h[.contentLength] = String(body.count) }
+        let r = router.handle(HTTPRequestHead(method: HTTPRequest.Method(token: method), target: target, headers: h), body: body ?? [])
+        return HTTPClientResponse(status: r.status.code, headers: r.headers.map { ($0.name.rawName, $0.value) }, body: try r.collectBody())
     }
 }

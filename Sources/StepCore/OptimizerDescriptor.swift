@@ -18,24 +18,39 @@ extension OptimizerHyperparameters {
 }
 
 /// One optimizer state tensor: torch's state name (what a checkpoint calls it), when a
-/// configuration needs it, the value it starts at, and the 8-bit map it is kept in under
+/// configuration needs it, the value it starts at, its shape for a parameter of a given shape
+/// (the parameter's own, unless it is kept per row or column, as Adafactor's; nil where a
+/// parameter of that shape does not keep it), and the 8-bit map it is kept in under
 /// `state_dtype: "q8"` (`.signed` for moments, `.unsigned` for state that is never negative,
 /// as bitsandbytes' qmap1 and qmap2; nil where 8 bits would change the method, such as a copy
 /// of the parameters). Its position in a descriptor's `stateTensors` is its slot in the
-/// kernel's `LaneBuffers`.
+/// kernel's `LaneBuffers` (or a tensor rule's `TensorBuffers`).
 public struct StateTensor<H: OptimizerHyperparameters>: Sendable {
     public let name: String
     let isUsed: @Sendable (H) -> Bool
     let initial: @Sendable (H) -> Float
+    let shape: @Sendable ([Int]) -> [Int]?
     public let map: QuantizationMap?
 
     public init(_ name: String, usedWhen isUsed: @escaping @Sendable (H) -> Bool = { _ in true },
-                initial: @escaping @Sendable (H) -> Float = { _ in 0 }, map: QuantizationMap? = nil) {
+                initial: @escaping @Sendable (H) -> Float = { _ in 0 },
+                shape: @escaping @Sendable ([Int]) -> [Int]? = { $0 }, map: QuantizationMap? = nil) {
         self.name = name
         self.isUsed = isUsed
         self.initial = initial
+        self.shape = shape
         self.map = map
     }
+
+    /// Whether it holds one number per parameter element.
+    var isElementwise: Bool { shape([3, 5]) == [3, 5] && shape([4]) == [4] }
+}
+
+/// A descriptor's update for one step of one group: an elementwise rule streamed over the
+/// group's tensors in fixed chunks, or a rule applied to each of its tensors whole.
+public enum OptimizerUpdate: Sendable {
+    case lanes(LaneRule)
+    case tensor(TensorRule)
 }
 
 /// A number an optimizer carries per parameter group from step to step (NAdam's product of
@@ -65,31 +80,50 @@ public protocol OptimizerDescriptor: Sendable {
     static var scalars: [GroupScalar] { get }
     /// Extra read-only views of the parameters, `GET .../params?view=NAME`.
     static var views: [String] { get }
-    /// The `state_dtype`s its update can keep state in. By default every elementwise optimizer
-    /// takes f32 and bf16, and q8 when every state tensor names a map; an optimizer whose update
-    /// is not a lane kernel (works on whole tensors) keeps float32 and says so here.
+    /// The `state_dtype`s its update can keep state in: a lane optimizer's loop widens and
+    /// narrows any of them (q8 when every state tensor names a map); a tensor rule reads its
+    /// state as float32 arrays, so it keeps f32 only.
     static var stateDTypes: [StateDType] { get }
     /// Whether it lands on the reference's float32 results bit for bit (it takes no square root,
     /// which torch does not round correctly, and performs the reference's operations in order).
     static var bitExact: Bool { get }
+    /// Why it is not bit for bit, for the README's table (when `bitExact` is false).
+    static var inexactBecause: String { get }
     /// The update of step `step` (1-based) at learning rate `lr`. `scalars` holds this group's
     /// carried scalars on entry and their values after the step on return.
-    static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule
+    static func update(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate
+    /// What is wrong with a parameter of `shape` for this optimizer (Muon takes matrices only),
+    /// or nil.
+    static func problem(shape: [Int]) -> String?
     /// Fills `out` with view `name` of `range`: `step` is the number of steps taken, and
     /// `state(name)` finds a state buffer.
     static func view(_ name: String, _ h: Hyperparameters, step: Int, params: UnsafePointer<Float>,
                      state: (String) -> UnsafePointer<Float>?, range: Range<Int>, into out: UnsafeMutablePointer<Float>)
 }
 
-extension OptimizerDescriptor {
+/// An optimizer whose update is elementwise: one `LaneRule` per group and step.
+public protocol LaneOptimizer: OptimizerDescriptor {
+    static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule
+}
+
+extension LaneOptimizer {
+    /// f32 and bf16, and q8 when every state tensor names a map.
     public static var stateDTypes: [StateDType] {
         stateTensors.allSatisfy { $0.map != nil } ? [.f32, .bf16, .q8] : [.f32, .bf16]
     }
-    /// The q8 map of each state tensor, in slot order (`.signed` where it has none).
-    public static var slotMaps: [QuantizationMap] { stateTensors.map { $0.map ?? .signed } }
+
+    public static func update(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate {
+        .lanes(rule(h, lr: lr, step: step, scalars: &scalars))
+    }
+}
+
+extension OptimizerDescriptor {
+    public static var stateDTypes: [StateDType] { [.f32] }
+    public static func problem(shape: [Int]) -> String? { nil }
     public static var scalars: [GroupScalar] { [] }
     public static var views: [String] { [] }
     public static var bitExact: Bool { false }
+    public static var inexactBecause: String { "square root" }
     public static func view(_ name: String, _ h: Hyperparameters, step: Int, params: UnsafePointer<Float>,
                             state: (String) -> UnsafePointer<Float>?, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         out.update(from: params + range.lowerBound, count: range.count)
@@ -120,8 +154,14 @@ extension OptimizerDescriptor {
         stateTensors.first { $0.name == name }.map { $0.initial(hyper(h)) } ?? 0
     }
 
-    static func laneRule(_ h: any OptimizerHyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
-        rule(hyper(h), lr: lr, step: step, scalars: &scalars)
+    static func update(_ h: any OptimizerHyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate {
+        update(hyper(h), lr: lr, step: step, scalars: &scalars)
+    }
+
+    /// The shape of state `name` for a parameter of `shape`, nil if such a parameter does not
+    /// keep it (or the optimizer has no such state).
+    public static func stateShape(_ name: String, for shape: [Int]) -> [Int]? {
+        stateTensors.first { $0.name == name }.flatMap { $0.shape(shape) }
     }
 
     static func fillView(_ name: String, _ h: any OptimizerHyperparameters, step: Int, params: UnsafePointer<Float>,

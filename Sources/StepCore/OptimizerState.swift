@@ -2,12 +2,11 @@ import StepJSON
 import StepKernels
 
 /// The master parameters and optimizer state of a session: one aligned buffer per state tensor
-/// (by torch's state name), each covering every tensor in declared order as `layout` places
-/// them (float32, bfloat16 or q8 codes and absmax per tensor), and the optimizer's per-group
-/// scalars.
+/// (by torch's state name), holding the pieces `layout` places in it (float32, bfloat16, or q8
+/// codes and absmax, per tensor), and the optimizer's per-group scalars.
 public final class OptimizerState: @unchecked Sendable {
     public let params: AlignedBuffer
-    /// Each state buffer holds `layout.byteCount` bytes (an AlignedBuffer of floats rounded up).
+    /// Each holds its role's `byteCount` bytes (an AlignedBuffer of floats rounded up).
     public private(set) var roles: [(name: String, buffer: AlignedBuffer)]
     public private(set) var layout: StateLayout
     /// By group name, the values of the optimizer's `scalars`; a group without an entry has not
@@ -20,16 +19,16 @@ public final class OptimizerState: @unchecked Sendable {
         for (t, i) in zip(tensors.tensors, inits) {
             i.fill(UnsafeMutableBufferPointer(start: params.pointer + t.offset, count: t.count))
         }
-        let kind = config.optimizer.kind
         let layout = config.stateLayout
         self.layout = layout
-        roles = config.stateNames.map { name in
-            let buffer = OptimizerState.buffer(layout)
-            let map = kind.map(of: name)
-            for (t, span) in zip(tensors.tensors, layout.spans) {
-                let v = kind.initialValue(of: name, config.groups[t.group].hyper)
-                StateEncoding.fill(v, count: span.count, as: span.dtype, into: OptimizerState.bytes(buffer, span),
-                                   absmax: OptimizerState.absmax(buffer, span), map: map)
+        roles = layout.used.map { name in
+            let role = layout.role(name)!
+            let buffer = OptimizerState.buffer(role)
+            for (i, t) in tensors.tensors.enumerated() {
+                guard let piece = role.pieces[i] else { continue }
+                let group = config.groups[t.group]
+                StateEncoding.fill(group.kind.initialValue(of: name, group.hyper), count: piece.count, as: piece.dtype,
+                                   into: role.bytes(buffer, tensor: i)!, absmax: role.absmax(buffer, tensor: i), map: role.map)
             }
             return (name, buffer)
         }
@@ -44,58 +43,53 @@ public final class OptimizerState: @unchecked Sendable {
         self.scalars = scalars
     }
 
-    /// A state buffer for `layout`, its bytes uninitialized.
-    public static func buffer(_ layout: StateLayout) -> AlignedBuffer {
-        AlignedBuffer(uninitializedCount: (layout.byteCount + 3) / 4)
-    }
-
-    /// The first byte of `span` in `buffer`.
-    public static func bytes(_ buffer: AlignedBuffer, _ span: StateLayout.Span) -> UnsafeMutableRawPointer {
-        UnsafeMutableRawPointer(buffer.pointer) + span.byteOffset
-    }
-
-    /// A q8 span's absmax per block in `buffer`; nil for other dtypes.
-    public static func absmax(_ buffer: AlignedBuffer, _ span: StateLayout.Span) -> UnsafeMutablePointer<Float>? {
-        span.dtype == .q8 ? (UnsafeMutableRawPointer(buffer.pointer) + span.absmaxOffset).assumingMemoryBound(to: Float.self) : nil
+    /// A buffer for `role`, its bytes uninitialized.
+    public static func buffer(_ role: StateLayout.Role) -> AlignedBuffer {
+        AlignedBuffer(uninitializedCount: (role.byteCount + 3) / 4)
     }
 
     public func buffer(_ name: String) -> AlignedBuffer? { roles.first(where: { $0.name == name })?.buffer }
 
     /// Elements `range` (relative to its first) of tensor `tensor`'s state `name`, as float32.
-    /// False if the session keeps no such state.
-    public func read(_ name: String, tensor: Int, range: Range<Int>, map: QuantizationMap, into out: UnsafeMutablePointer<Float>) -> Bool {
-        guard let buffer = buffer(name) else { return false }
-        let span = layout.spans[tensor]
-        StateEncoding.decode(OptimizerState.bytes(buffer, span), as: span.dtype, absmax: OptimizerState.absmax(buffer, span),
-                             map: map, range: range, into: out)
+    /// False if that tensor keeps no such state.
+    public func read(_ name: String, tensor: Int, range: Range<Int>, into out: UnsafeMutablePointer<Float>) -> Bool {
+        guard let buffer = buffer(name), let role = layout.role(name), let bytes = role.bytes(buffer, tensor: tensor) else { return false }
+        StateEncoding.decode(bytes, as: role.pieces[tensor]!.dtype, absmax: role.absmax(buffer, tensor: tensor),
+                             map: role.map, range: range, into: out)
         return true
     }
 
-    /// The buffers of `grads` and the state for each of the layout's runs, the state in the
-    /// kernel's slots (`names` in slot order, with their q8 maps).
-    func laneBuffers(grads: UnsafePointer<Float>, slots names: [String], maps: [QuantizationMap]) -> [LaneBuffers] {
-        let buffers = names.map { buffer($0) }
-        return layout.runs.map { run in
-            LaneBuffers(params: params.pointer, grads: grads, state: zip(buffers, maps).map { b, map in
-                b.map { run.slot(in: UnsafeMutableRawPointer($0.pointer), map: map) }
-            }, dtype: run.dtype, blockOrigin: run.range.lowerBound)
+    /// The lane buffers of `run`, its group's state in the kernel's slots (`names` in slot order).
+    func laneBuffers(_ run: StateLayout.Run, grads: UnsafePointer<Float>, slots names: [String]) -> LaneBuffers {
+        LaneBuffers(params: params.pointer, grads: grads, state: names.map { name in
+            guard let buffer = buffer(name), let role = layout.role(name) else { return nil }
+            return run.slot(role, in: buffer)
+        }, dtype: run.dtype, blockOrigin: run.range.lowerBound)
+    }
+
+    /// Tensor `tensor`'s float32 state in a tensor rule's slots (`names` in slot order).
+    func tensorState(_ tensor: Int, slots names: [String]) -> [UnsafeMutablePointer<Float>?] {
+        names.map { name in
+            guard let buffer = buffer(name), let role = layout.role(name) else { return nil }
+            return role.floats(buffer, tensor: tensor)
         }
     }
 
-    /// Re-stores every state buffer as `next` lays it out (a PATCH of `state_dtype`): each tensor
-    /// read as float32 and written back rounded or quantized, one tensor at a time.
-    func convert(to next: StateLayout, maps: [String: QuantizationMap]) {
+    /// Re-stores every state buffer as `next` lays it out (a PATCH of `state_dtype`; the roles'
+    /// shapes are the same): each piece read as float32 and written back rounded or quantized.
+    func convert(to next: StateLayout) {
         guard next != layout else { return }
         roles = roles.map { name, old in
-            let new = OptimizerState.buffer(next)
-            let map = maps[name] ?? .signed
-            for (a, b) in zip(layout.spans, next.spans) {
+            let from = layout.role(name)!, to = next.role(name)!
+            let new = OptimizerState.buffer(to)
+            for (i, (a, b)) in zip(from.pieces, to.pieces).enumerated() {
+                guard let a, let b else { continue }
                 let values = UnsafeMutablePointer<Float>.allocate(capacity: max(1, a.count))
                 defer { values.deallocate() }
-                StateEncoding.decode(OptimizerState.bytes(old, a), as: a.dtype, absmax: OptimizerState.absmax(old, a), map: map,
+                StateEncoding.decode(from.bytes(old, tensor: i)!, as: a.dtype, absmax: from.absmax(old, tensor: i), map: from.map,
                                      range: 0..<a.count, into: values)
-                StateEncoding.encode(values, count: b.count, as: b.dtype, into: OptimizerState.bytes(new, b),
-                                     absmax: OptimizerState.absmax(new, b), map: map)
+                StateEncoding.encode(values, count: b.count, as: b.dtype, into: to.bytes(new, tensor: i)!,
+                                     absmax: to.absmax(new, tensor: i), map: to.map)
             }
             return (name, new)
         }
@@ -108,23 +102,23 @@ public final class OptimizerState: @unchecked Sendable {
     }
 
     /// Bytes of parameters plus state.
-    public var byteCount: Int { params.byteCount + roles.reduce(0) { $0 + $1.buffer.byteCount } }
+    public var byteCount: Int { roles.reduce(params.byteCount) { $0 + $1.buffer.byteCount } }
 
     /// `scalars` as a checkpoint stores them: `{"group": {"name": value}}`.
-    public func scalarsJSON(_ kind: any OptimizerDescriptor.Type) -> JSONValue {
+    public func scalarsJSON(_ config: SessionConfig) -> JSONValue {
         .object(JSONObject(scalars.sorted { $0.key < $1.key }.map { group, values in
-            (group, .object(JSONObject(zip(kind.scalars, values).map { ($0.name, .number($1)) })))
+            let kind = config.groups.first { $0.name == group }?.kind ?? config.optimizer.kind
+            return (group, .object(JSONObject(zip(kind.scalars, values).map { ($0.name, .number($1)) })))
         }))
     }
 
     /// Reads `scalarsJSON`'s form back, checking every group and name against the config.
     public static func scalars(from json: JSONValue, config: SessionConfig) throws(JSONFieldError) -> [String: [Double]] {
-        let kind = config.optimizer.kind
         var r = try JSONObjectReader(json, path: "optimizer_scalars")
         var out: [String: [Double]] = [:]
         for group in config.groups {
             guard var g = try r.object(group.name) else { continue }
-            out[group.name] = try kind.scalars.map { s throws(JSONFieldError) in
+            out[group.name] = try group.kind.scalars.map { s throws(JSONFieldError) in
                 guard let v = try g.double(s.name), v.isFinite else {
                     throw JSONFieldError(field: g.field(s.name), "is required (a finite number)")
                 }

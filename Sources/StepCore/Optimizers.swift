@@ -7,7 +7,8 @@ public enum Optimizers {
     public static let all: [any OptimizerDescriptor.Type] = [
         AdamWOptimizer.self, AdamOptimizer.self, SGDOptimizer.self, RMSPropOptimizer.self, AdagradOptimizer.self,
         AdadeltaOptimizer.self, AdamaxOptimizer.self, NAdamOptimizer.self, RAdamOptimizer.self, ASGDOptimizer.self,
-        RpropOptimizer.self, LionOptimizer.self, ScheduleFreeAdamWOptimizer.self,
+        RpropOptimizer.self, LionOptimizer.self, ScheduleFreeAdamWOptimizer.self, AdafactorOptimizer.self, LambOptimizer.self,
+        MuonOptimizer.self,
     ]
 
     public static func named(_ type: String) -> (any OptimizerDescriptor.Type)? {
@@ -27,12 +28,24 @@ extension Optimizers {
         ]
         for kind in all {
             let fields = kind.json(kind.defaults).pairs.map { "`\($0.key)`=\($0.value.text)" }.joined(separator: ", ")
-            let usual = kind.usedState([kind.defaults]).count * 4, most = kind.slotNames.count * 4
-            let state = (usual == most ? "\(usual)" : "\(usual) (\(most) with every option)") + ": " + kind.slotNames.joined(separator: ", ")
             let views = kind.views.isEmpty ? "" : kind.views.map { "`\($0)`" }.joined(separator: ", ")
             let dtypes = kind.stateDTypes.map { "`\($0.rawValue)`" }.joined(separator: ", ")
-            lines.append("| `\(kind.type)` | \(fields) | \(state) | \(dtypes) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (square root)") |")
+            lines.append("| `\(kind.type)` | \(fields) | \(kind.stateSummary) | \(dtypes) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (\(kind.inexactBecause))") |")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension OptimizerDescriptor {
+    /// The table's state column: bytes per parameter, and the names. State kept per row and
+    /// column (Adafactor's) is next to nothing for a matrix, so it is described, not counted.
+    static var stateSummary: String {
+        let elementwise = stateTensors.allSatisfy(\.isElementwise)
+        guard elementwise else {
+            let matrix = slotNames.filter { stateShape($0, for: [7, 5]) != nil }, vector = slotNames.filter { stateShape($0, for: [7]) != nil }
+            return "matrices (rank >= 2) ~0: \(matrix.joined(separator: ", ")) (per row and per column); vectors 4: \(vector.joined(separator: ", "))"
+        }
+        let usual = usedState([defaults]).count * 4, most = slotNames.count * 4
+        return (usual == most ? "\(usual)" : "\(usual) (\(most) with every option)") + ": " + slotNames.joined(separator: ", ")
     }
 }

@@ -60,14 +60,17 @@ public final class Session: @unchecked Sendable {
             throw .invalid(field: "state", detail: "the optimizer state is not laid out as the config's state_dtype says")
         }
         for role in config.stateNames {
+            let bytes = stateLayout.role(role)!.byteCount
             guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role)\"") }
-            guard b.byteCount >= stateLayout.byteCount else {
-                throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.byteCount) bytes, expected \(stateLayout.byteCount)")
+            guard b.byteCount >= bytes else {
+                throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.byteCount) bytes, expected \(bytes)")
             }
         }
-        let scalarCount = config.optimizer.kind.scalars.count
-        for (group, values) in image.state.scalars where values.count != scalarCount || !config.groups.contains(where: { $0.name == group }) {
-            throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected \(scalarCount) scalars of a group of this config")
+        for (group, values) in image.state.scalars {
+            let scalarCount = config.groups.first(where: { $0.name == group })?.kind.scalars.count
+            guard values.count == scalarCount else {
+                throw .invalid(field: "optimizer_scalars.\(group)", detail: "expected the scalars of a group of this config (\(scalarCount.map(String.init) ?? "no such group"))")
+            }
         }
         self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel,
                   lastParamNorm: image.history.last?.paramNorm)
@@ -281,19 +284,17 @@ public final class Session: @unchecked Sendable {
         let norm = sumSq.squareRoot() * scale
         let coef = config.clipMaxNorm.map { min(1, $0 / (norm + 1e-6)) } ?? 1
         let step = t + 1
-        let kind = config.optimizer.kind
         var scalars = state.scalars
         let rules = config.groups.indices.map { g in
             let group = config.groups[g]
-            var carried = scalars[group.name] ?? kind.scalars.map(\.initial)
-            let rule = kind.laneRule(group.hyper, lr: lrs[g], step: step, scalars: &carried)
+            var carried = scalars[group.name] ?? group.kind.scalars.map(\.initial)
+            let rule = group.kind.update(group.hyper, lr: lrs[g], step: step, scalars: &carried)
             if !carried.isEmpty { scalars[group.name] = carried }
             return rule
         }
         let baseScale = Float(scale) * Float(coef)
         let scales = config.groups.map { $0.hyper.maximize ? -baseScale : baseScale }
-        let buffers = state.laneBuffers(grads: grads, slots: kind.slotNames, maps: kind.slotMaps)
-        let stats = update(buffers, rules: rules, scales: scales, runs: state.layout.runs, count: n)
+        let stats = update(grads, rules: rules, scales: scales, config: config)
         state.scalars = scalars
         _step = step
         _version &+= 1
@@ -309,10 +310,31 @@ public final class Session: @unchecked Sendable {
         zip(_config.groups, lrs).map { GroupLR(group: $0.name, lr: $1) }
     }
 
-    /// Runs the rules over fixed chunks (the same chunks as the norm), so the statistics sum in
-    /// the same order whatever the thread count. `buffers[k]` are the buffers of `runs[k]`.
-    private func update(_ buffers: [LaneBuffers], rules: [LaneRule], scales: [Float],
-                        runs: [StateLayout.Run], count n: Int) -> UpdateStats {
+    /// Runs the elementwise rules over fixed chunks (the same chunks as the norm), then each
+    /// tensor-level rule on its tensors in declared order, so the statistics sum in the same
+    /// order whatever the thread count.
+    private func update(_ grads: UnsafePointer<Float>, rules: [OptimizerUpdate], scales: [Float], config: SessionConfig) -> UpdateStats {
+        let layout = config.layout
+        var lanes: [(run: StateLayout.Run, rule: LaneRule, buffers: LaneBuffers)] = []
+        for run in state.layout.runs {
+            if case .lanes(let rule) = rules[run.group] {
+                lanes.append((run, rule, state.laneBuffers(run, grads: grads, slots: config.groups[run.group].kind.slotNames)))
+            }
+        }
+        var total = laneUpdate(lanes, scales: scales, count: layout.count)
+        for (i, t) in layout.tensors.enumerated() where t.count > 0 {
+            guard case .tensor(let rule) = rules[t.group] else { continue }
+            let buffers = TensorBuffers(params: state.params.pointer + t.offset, grads: grads + t.offset, shape: t.shape,
+                                        state: state.tensorState(i, slots: config.groups[t.group].kind.slotNames))
+            total = total + rule.update(buffers, gradScale: scales[t.group], parallel: parallel)
+        }
+        return total
+    }
+
+    /// The elementwise part, over the state layout's runs of lane groups.
+    private func laneUpdate(_ runs: [(run: StateLayout.Run, rule: LaneRule, buffers: LaneBuffers)], scales: [Float],
+                            count n: Int) -> UpdateStats {
+        guard !runs.isEmpty else { return UpdateStats() }
         let chunk = GradientNorm.chunk
         let chunks = (n + chunk - 1) / chunk
         return withUnsafeTemporaryAllocation(of: UpdateStats.self, capacity: max(chunks, 1)) { partial in
@@ -324,13 +346,13 @@ public final class Session: @unchecked Sendable {
                 var a = 0, b = runs.count
                 while a < b {
                     let m = (a + b) / 2
-                    if runs[m].range.upperBound <= lo { a = m + 1 } else { b = m }
+                    if runs[m].run.range.upperBound <= lo { a = m + 1 } else { b = m }
                 }
                 var k = a
-                while k < runs.count, runs[k].range.lowerBound < hi {
-                    let run = runs[k]
+                while k < runs.count, runs[k].run.range.lowerBound < hi {
+                    let (run, rule, buffers) = runs[k]
                     if let r = run.part(of: lo..<hi) {
-                        s = s + rules[run.group].update(buffers[k], gradScale: scales[run.group], range: r)
+                        s = s + rule.update(buffers, gradScale: scales[run.group], range: r)
                     }
                     k += 1
                 }
@@ -371,13 +393,16 @@ public final class Session: @unchecked Sendable {
         return ParamsReader(session: self, tensors: try select(names), view: view, step: _step, version: paramsVersion, dtype: dtype)
     }
 
+    /// A view is one some group's optimizer has; the tensors of the other groups show their
+    /// parameters in it.
     private func checkView(_ view: String?) throws(SessionError) {
         guard let view else { return }
-        let kind = _config.optimizer.kind
-        guard kind.views.contains(view) else {
-            let has = kind.views.isEmpty ? "it has none" : "it has \(kind.views.joined(separator: ", "))"
-            throw .invalid(field: "view", detail: "\"\(view.prefix(40))\" is not a view of optimizer \"\(kind.type)\"; \(has)")
-        }
+        let kinds = _config.groups.map { $0.kind }
+        guard !kinds.contains(where: { $0.views.contains(view) }) else { return }
+        let views = kinds.flatMap { $0.views }
+        let has = views.isEmpty ? "it has none" : "it has \(views.joined(separator: ", "))"
+        let types = Set(kinds.map { "\"\($0.type)\"" }).sorted().joined(separator: ", ")
+        throw .invalid(field: "view", detail: "\"\(view.prefix(40))\" is not a view of optimizer \(types); \(has)")
     }
 
     /// Writes floats `floats` (relative to the tensor) of `t`, or of its view, to `out`.
@@ -387,20 +412,23 @@ public final class Session: @unchecked Sendable {
             out.update(from: state.params.pointer + range.lowerBound, count: range.count)
             return
         }
-        let state = self.state
-        let kind = _config.optimizer.kind
+        let state = self.state, group = _config.groups[t.group], kind = group.kind
+        guard kind.views.contains(view) else {
+            out.update(from: state.params.pointer + range.lowerBound, count: range.count)
+            return
+        }
         let tensor = _config.layout.tensors.firstIndex { $0.offset == t.offset && $0.name == t.name }!
-        // The view reads state by the session's element index; state kept in another dtype is
-        // widened for the range first.
+        // The view reads state by the session's element index; the state of this range is
+        // widened to float32 first (it may be kept in another dtype, and at another offset).
         withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, range.count * kind.slotNames.count)) { tmp in
             var widened: [String: UnsafePointer<Float>] = [:]
             for (k, name) in kind.slotNames.enumerated() {
                 let at = tmp.baseAddress! + k * range.count
-                if state.read(name, tensor: tensor, range: floats, map: kind.map(of: name), into: at) {
+                if state.read(name, tensor: tensor, range: floats, into: at) {
                     widened[name] = UnsafePointer(at - range.lowerBound)
                 }
             }
-            kind.fillView(view, _config.groups[t.group].hyper, step: _step, params: state.params.pointer,
+            kind.fillView(view, group.hyper, step: _step, params: state.params.pointer,
                           state: { widened[$0] }, range: range, into: out)
         }
     }
@@ -494,8 +522,7 @@ public final class Session: @unchecked Sendable {
             throw .invalid(field: "optimizer", detail: "the change needs optimizer state \"\(role)\" this session was not created with; set it at creation")
         }
         if next.historyCapacity != history.capacity { history = history.resized(to: next.historyCapacity) }
-        let kind = next.optimizer.kind
-        state.convert(to: next.stateLayout, maps: Dictionary(uniqueKeysWithValues: kind.slotNames.map { ($0, kind.map(of: $0)) }))
+        state.convert(to: next.stateLayout)
         _config = next
         _version &+= 1
         return next
@@ -504,6 +531,18 @@ public final class Session: @unchecked Sendable {
     // MARK: Reading
 
     public func historyRecords(last n: Int? = nil) -> [StepRecord] { locked { history.last(n) } }
+
+    /// Records after the first `after` appended (all kept if nil), of those the newest `last`,
+    /// with `total` (records appended since this session was created or restored) and the
+    /// verdict, read in one critical section so that `total` counts exactly the records a
+    /// poller has then seen.
+    public func historyPage(after: Int? = nil, last n: Int? = nil) -> (records: [StepRecord], total: Int, health: HealthVerdict) {
+        locked {
+            var records = after.map { history.records(after: $0) } ?? history.last()
+            if let n { records = Array(records.suffix(max(0, n))) }
+            return (records, history.total, HealthVerdict(history: history.last(200)))
+        }
+    }
 
     public func health() -> HealthVerdict { locked { HealthVerdict(history: history.last(200)) } }
 

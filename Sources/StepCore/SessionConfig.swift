@@ -1,4 +1,5 @@
 import StepJSON
+import StepKernels
 
 /// What to do with a gradient holding NaN or Inf.
 public enum NonFinitePolicy: String, Sendable, CaseIterable {
@@ -41,6 +42,23 @@ public struct SessionConfig: Sendable {
     public var nonFinite: NonFinitePolicy
     public var snapshot: SnapshotPolicy
     public var historyCapacity: Int
+    /// Where the optimizer state lives, from the groups' optimizers and the tensors' shapes.
+    public let stateLayout: StateLayout
+
+    init(optimizer: OptimizerConfig, schedule: any LearningRateSchedule, clipMaxNorm: Double?, groups: [ParamGroup],
+         layout: TensorLayout, accumulation: AccumulationConfig, nonFinite: NonFinitePolicy, snapshot: SnapshotPolicy,
+         historyCapacity: Int) {
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.clipMaxNorm = clipMaxNorm
+        self.groups = groups
+        self.layout = layout
+        self.accumulation = accumulation
+        self.nonFinite = nonFinite
+        self.snapshot = snapshot
+        self.historyCapacity = historyCapacity
+        stateLayout = StateLayout(groups: groups, layout: layout)
+    }
 
     public static let topLevelKeys = ["optimizer", "schedule", "clip", "groups", "params", "accumulation", "nonfinite", "snapshot", "history"]
 
@@ -67,7 +85,7 @@ public struct SessionConfig: Sendable {
             try c.finish()
         }
 
-        var groups = [ParamGroup(name: "default", overrides: JSONObject(), hyper: optimizer.hyper, stateDType: optimizer.stateDType)]
+        var groups = [ParamGroup(name: "default", overrides: JSONObject(), kind: optimizer.kind, hyper: optimizer.hyper, stateDType: optimizer.stateDType)]
         for (i, g) in (try r.array("groups") ?? []).enumerated() {
             var gr = try JSONObjectReader(g, path: "groups[\(i)]")
             let name = try gr.string("name") ?? ""
@@ -75,12 +93,31 @@ public struct SessionConfig: Sendable {
             guard !groups.contains(where: { $0.name == name }) else {
                 throw JSONFieldError(field: "groups[\(i)].name", "duplicate group name \"\(name)\"")
             }
-            let stateDType = try OptimizerConfig.readStateDType(&gr, kind: optimizer.kind, default: optimizer.stateDType)
-            let hyper = try optimizer.group(&gr)
+            var kind = optimizer.kind
+            let hyper: any OptimizerHyperparameters
+            let stateDType: StateDType
+            if let type = try gr.string("type") {
+                guard let k = Optimizers.named(type) else {
+                    throw JSONFieldError(field: gr.field("type"), "unknown optimizer \"\(type)\"; expected one of \(Optimizers.types.joined(separator: ", "))")
+                }
+                kind = k
+                // Like its other fields, a typed group's state_dtype defaults to its own
+                // optimizer's default (f32), not the session's.
+                stateDType = try OptimizerConfig.readStateDType(&gr, kind: k, default: .f32)
+                hyper = try k.read(&gr, over: k.defaults)
+            } else {
+                stateDType = try OptimizerConfig.readStateDType(&gr, kind: optimizer.kind, default: optimizer.stateDType)
+                hyper = try optimizer.group(&gr)
+            }
             try gr.finish()
             var overrides = JSONObject(gr.object.pairs.filter { $0.value != .null }.map { ($0.key, $0.value) })
             overrides["name"] = nil
-            groups.append(ParamGroup(name: name, overrides: overrides, hyper: hyper, stateDType: stateDType))
+            if overrides["type"] != nil {
+                // A group of its own type echoes every field: its defaults are not the session's.
+                overrides = JSONObject([("type", .string(kind.type))] + kind.json(hyper).pairs.map { ($0.key, $0.value) })
+                if stateDType != .f32 { overrides["state_dtype"] = .string(stateDType.rawValue) }
+            }
+            groups.append(ParamGroup(name: name, overrides: overrides, kind: kind, hyper: hyper, stateDType: stateDType))
         }
 
         guard let params = try r.array("params") else {
@@ -121,6 +158,9 @@ public struct SessionConfig: Sendable {
                     throw JSONFieldError(field: "\(path).group", "unknown group \"\(g)\"; declared groups: \(groups.map(\.name).joined(separator: ", "))")
                 }
                 group = gi
+            }
+            if let problem = groups[group].kind.problem(shape: shape) {
+                throw JSONFieldError(field: path, "tensor \"\(name)\" has shape \(shape), and its group \"\(groups[group].name)\" runs \(groups[group].kind.type): \(problem)")
             }
             if let values = try pr.array("values") {
                 guard values.count == count else {
@@ -248,6 +288,14 @@ public struct SessionConfig: Sendable {
         guard next.layout == layout else {
             throw SessionError.invalid(field: "params", detail: "cannot be changed by PATCH")
         }
+        for (i, now) in next.groups.enumerated().dropFirst() {
+            if let then = groups.first(where: { $0.name == now.name }), now.kind.type != then.kind.type {
+                throw SessionError.invalid(field: "groups[\(i - 1)].type", detail: "cannot be changed from \"\(then.kind.type)\" after the session is created (its optimizer state would be orphaned)")
+            }
+        }
+        guard next.stateLayout.sameShapes(as: stateLayout) else {
+            throw SessionError.invalid(field: "groups", detail: "the change moves parameters between optimizers, whose state this session was not created with; set groups' optimizers at creation")
+        }
         return next
     }
 }
@@ -268,16 +316,13 @@ extension JSONValue {
 extension SessionConfig {
     /// The optimizer state tensors this config keeps (one buffer each, over every tensor), by
     /// torch's names, in kernel slot order.
-    public var stateNames: [String] { optimizer.kind.usedState(groups.map(\.hyper)).map(\.name) }
-
-    /// Where each tensor's state lies in a state buffer, in its group's `state_dtype`.
-    public var stateLayout: StateLayout { StateLayout(layout, dtypes: groups.map(\.stateDType)) }
+    public var stateNames: [String] { stateLayout.used }
 
     /// Bytes a session with this config holds: parameters, optimizer state, one gradient
     /// buffer, and the accumulation sum when it accumulates. Limits are checked against this
     /// before anything is allocated.
     public var residentBytes: Int {
         let floatBuffers = 2 + (accumulation.contributions > 1 ? 1 : 0)
-        return layout.count * 4 * floatBuffers + stateNames.count * stateLayout.byteCount
+        return layout.count * 4 * floatBuffers + stateLayout.usedByteCount
     }
 }

@@ -28,6 +28,14 @@ public struct StepHistory: Sendable {
         return Array(ordered.suffix(max(0, n)))
     }
 
+    /// The kept records appended after the first `sequence` ever appended, oldest first: a
+    /// client that has seen `total` records asks for what came since without counting steps,
+    /// which a skipped request (it keeps the step number) would make ambiguous. A `sequence` at
+    /// or past `total` gives none; one before the oldest kept record gives all that are kept.
+    public func records(after sequence: Int) -> [StepRecord] {
+        last(min(count, max(0, total - sequence)))
+    }
+
     /// A history with a new capacity, keeping the newest records.
     public func resized(to capacity: Int) -> StepHistory {
         var h = StepHistory(capacity: capacity)

@@ -21,10 +21,10 @@ public final class CollectingBodyHandler: RequestBodyHandler {
     private let hint: String?
     private let budget: (any BodyMemoryBudget)?
     private var reserved = 0
-    private let complete: ([UInt8]) throws -> HTTPResponse
+    private let complete: ([UInt8]) throws -> Response
 
     public init(limit: Int? = nil, hint: String? = nil, budget: (any BodyMemoryBudget)? = nil, expectedLength: Int? = nil,
-                complete: @escaping ([UInt8]) throws -> HTTPResponse) {
+                complete: @escaping ([UInt8]) throws -> Response) {
         self.limit = limit
         self.hint = hint
         self.budget = budget
@@ -49,7 +49,7 @@ public final class CollectingBodyHandler: RequestBodyHandler {
         bytes.append(contentsOf: chunk)
     }
 
-    public func finish() throws -> HTTPResponse {
+    public func finish() throws -> Response {
         let body = bytes
         bytes = []
         return try complete(body)
@@ -61,14 +61,14 @@ public final class CollectingBodyHandler: RequestBodyHandler {
 extension RouteAction {
     /// Reads the whole body, then answers from it.
     public static func collectBody(limit: Int? = nil, budget: (any BodyMemoryBudget)? = nil,
-                                   _ complete: @escaping ([UInt8]) throws -> HTTPResponse) -> RouteAction {
+                                   _ complete: @escaping ([UInt8]) throws -> Response) -> RouteAction {
         .readBody(CollectingBodyHandler(limit: limit, budget: budget, complete: complete))
     }
 
     /// Reads the whole body as JSON: a wrong media type is 415, a syntax error 400 (with the
     /// position), an empty body 400; the closure gets the parsed document.
     public static func jsonBody(_ head: HTTPRequestHead, limit: Int? = nil,
-                                _ complete: @escaping (JSONValue) throws -> HTTPResponse) throws -> RouteAction {
+                                _ complete: @escaping (JSONValue) throws -> Response) throws -> RouteAction {
         try jsonDocument(head, limit: limit) { document in try complete(withExtendedLifetime(document) { document.root.value }) }
     }
 
@@ -76,10 +76,10 @@ extension RouteAction {
     /// `float32Arrays`: a tensor body, whose long number arrays are parsed straight to float32
     /// (see `JSONDocument`).
     public static func jsonDocument(_ head: HTTPRequestHead, limit: Int? = nil, float32Arrays: Bool = false,
-                                    _ complete: @escaping (JSONDocument) throws -> HTTPResponse) throws -> RouteAction {
+                                    _ complete: @escaping (JSONDocument) throws -> Response) throws -> RouteAction {
         let type = head.mediaType
         guard type == "application/json" || (type?.hasSuffix("+json") ?? false) else {
-            throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: ["application/json"])
+            throw HTTPError.unsupportedMediaType(head.headers[.contentType], supported: ["application/json"])
         }
         let hint = "JSON bodies are parsed whole, so they have their own limit (--max-json-body-bytes); send large tensors as application/octet-stream or application/vnd.safetensors"
         if let limit, let length = head.contentLength, length > limit {

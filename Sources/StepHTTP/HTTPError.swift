@@ -1,29 +1,30 @@
 import StepJSON
+import HTTPTypes
 
 /// The error a handler throws to answer with a problem. Handlers stay linear (`guard ...
 /// else { throw .notFound(...) }`) and the router turns it into the response, with the
 /// headers some statuses require (`Allow` on 405, `WWW-Authenticate` on 401).
 public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
     public var problem: Problem
-    public var headers: HTTPHeaders
+    public var headers: HTTPFields
 
-    public init(_ problem: Problem, headers: HTTPHeaders = [:]) {
+    public init(_ problem: Problem, headers: HTTPFields = [:]) {
         self.problem = problem
         self.headers = headers
     }
 
-    public init(_ status: HTTPStatus, detail: String, extra: JSONObject = JSONObject(),
-                headers: HTTPHeaders = [:]) {
+    public init(_ status: HTTPResponse.Status, detail: String, extra: JSONObject = JSONObject(),
+                headers: HTTPFields = [:]) {
         self.init(Problem(status: status, detail: detail, extra: extra), headers: headers)
     }
 
-    public var status: HTTPStatus { problem.status }
+    public var status: HTTPResponse.Status { problem.status }
     public var description: String { "\(problem.status): \(problem.detail ?? problem.title)" }
 
-    public var response: HTTPResponse { .problem(problem, headers: headers) }
+    public var response: Response { .problem(problem, headers: headers) }
 
     /// Whether the answer ends the connection (`Connection: close`), as for broken framing.
-    public var closesConnection: Bool { headers["Connection"]?.lowercased() == "close" }
+    public var closesConnection: Bool { headers[.connection]?.lowercased() == "close" }
 
     /// 400: the body or a parameter cannot be parsed at all.
     public static func badRequest(_ detail: String, field: String? = nil) -> HTTPError {
@@ -33,15 +34,15 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 400 (or `status`) for a request whose body cannot be delimited unambiguously. It says
     /// `Connection: close`: whatever follows on the connection may be the rest of this body or a
     /// smuggled request, so nothing more is read from it.
-    public static func badFraming(_ detail: String, status: HTTPStatus = .badRequest) -> HTTPError {
-        HTTPError(status, detail: detail, headers: ["Connection": "close"])
+    public static func badFraming(_ detail: String, status: HTTPResponse.Status = .badRequest) -> HTTPError {
+        HTTPError(status, detail: detail, headers: [.connection: "close"])
     }
 
     /// 401 with the challenge RFC 6750 asks for; `invalid` distinguishes a wrong token from
     /// a missing one.
     public static func unauthorized(_ detail: String, invalidToken: Bool = false) -> HTTPError {
         let challenge = invalidToken ? "Bearer realm=\"stepd\", error=\"invalid_token\"" : "Bearer realm=\"stepd\""
-        return HTTPError(.unauthorized, detail: detail, headers: ["WWW-Authenticate": challenge])
+        return HTTPError(.unauthorized, detail: detail, headers: [.wwwAuthenticate: challenge])
     }
 
     /// 403: the caller is known and may see the resource, but not do this to it.
@@ -50,10 +51,10 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func notFound(_ detail: String) -> HTTPError { HTTPError(.notFound, detail: detail) }
 
     /// 405 with `Allow` listing what the path does accept.
-    public static func methodNotAllowed(_ method: HTTPMethod, path: String, allowed: [HTTPMethod]) -> HTTPError {
+    public static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> HTTPError {
         let list = allowed.map(\.rawValue).joined(separator: ", ")
         return HTTPError(.methodNotAllowed, detail: "\(method) is not allowed on \(path); allowed: \(list)",
-                         headers: ["Allow": list])
+                         headers: [.allow: list])
     }
 
     public static func conflict(_ detail: String, field: String? = nil) -> HTTPError {
@@ -76,7 +77,7 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         let list = supported.joined(separator: ", ")
         let detail = got.map { "Content-Type \($0) is not supported here; use one of: \(list)" }
             ?? "Content-Type is missing; use one of: \(list)"
-        return HTTPError(.unsupportedMediaType, detail: detail, headers: ["Accept-Post": list])
+        return HTTPError(.unsupportedMediaType, detail: detail, headers: [.acceptPost: list])
     }
 
     /// 422: well-formed but invalid. `field` is the JSON path of the offending member
@@ -108,8 +109,8 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         return o
     }
 
-    private static func retryAfter(_ seconds: Int?) -> HTTPHeaders {
-        seconds.map { ["Retry-After": String($0)] } ?? [:]
+    private static func retryAfter(_ seconds: Int?) -> HTTPFields {
+        seconds.map { [.retryAfter: String($0)] } ?? [:]
     }
 }
 

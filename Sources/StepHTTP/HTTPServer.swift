@@ -7,11 +7,12 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPTypes
 
 /// Serves a `Router` with libmicrohttpd: an internal epoll (or poll) thread pool sized to the
 /// cores. Everything HTTP-semantic lives in the router; this type only adapts libmicrohttpd's
 /// three-phase access callback (head, body chunks, end) to a `RequestExchange` kept in the
-/// connection's `con_cls`, and turns `HTTPResponse` values into MHD responses.
+/// connection's `con_cls`, and turns `Response` values into MHD responses.
 ///
 /// Handlers run on MHD's pool threads: a slow handler holds up the other connections of its
 /// thread, so long work belongs behind a per-session lock, not a global one.
@@ -330,12 +331,20 @@ public final class HTTPServer: @unchecked Sendable {
 
     private static func head(_ connection: OpaquePointer, url: UnsafePointer<CChar>?,
                              method: UnsafePointer<CChar>?) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        withUnsafeMutablePointer(to: &headers) { p in
+        // libmicrohttpd takes any bytes up to the first space as the method and up to the colon
+        // as a field name; HTTPTypes accepts only tokens. What it refuses is kept as the head's
+        // `malformed` reason, and the exchange answers 400 before any route sees the request.
+        var fields = (headers: HTTPFields(), malformed: String?.none)
+        withUnsafeMutablePointer(to: &fields) { p in
             _ = MHD_get_connection_values(connection, .HEADER_KIND, { cls, _, key, value in
                 guard let cls, let key else { return .YES }
-                cls.assumingMemoryBound(to: HTTPHeaders.self).pointee
-                    .add(String(cString: key), value.map { String(cString: $0) } ?? "")
+                let f = cls.assumingMemoryBound(to: (headers: HTTPFields, malformed: String?).self)
+                let name = String(cString: key)
+                if let n = HTTPField.Name(name) {
+                    f.pointee.headers.append(HTTPField(name: n, value: value.map { String(cString: $0) } ?? ""))
+                } else if f.pointee.malformed == nil {
+                    f.pointee.malformed = "header field name \"\(name)\" is not a token"
+                }
                 return .YES
             }, p)
         }
@@ -348,12 +357,15 @@ public final class HTTPServer: @unchecked Sendable {
                 return .YES
             }, p)
         }
-        return HTTPRequestHead(method: HTTPMethod(method.map { String(cString: $0) } ?? ""),
-                               path: url.map { String(cString: $0) } ?? "/",
-                               queryItems: query, headers: headers)
+        let rawMethod = method.map { String(cString: $0) } ?? ""
+        var head = HTTPRequestHead(method: HTTPRequest.Method(rawMethod) ?? .get,
+                                   path: url.map { String(cString: $0) } ?? "/",
+                                   queryItems: query, headers: fields.headers)
+        head.malformed = HTTPRequest.Method(rawMethod) == nil ? "request method \"\(rawMethod)\" is not a token" : fields.malformed
+        return head
     }
 
-    private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+    private func queue(_ response: Response, on connection: OpaquePointer) -> MHD_Result {
         let created: OpaquePointer?
         switch response.body {
         case .bytes(let bytes) where bytes.count <= 64 * 1024:
@@ -385,9 +397,9 @@ public final class HTTPServer: @unchecked Sendable {
         }
         guard let mhdResponse = created else { return .NO }
         defer { MHD_destroy_response(mhdResponse) }
-        for (name, value) in response.headers where !HTTPHeaders.same(name, "Content-Length") {
-            if MHD_add_response_header(mhdResponse, name, value) != .YES {
-                logger.warning("dropped response header that libmicrohttpd refused", metadata: ["header": "\(name)"])
+        for field in response.headers where field.name != .contentLength {
+            if MHD_add_response_header(mhdResponse, field.name.rawName, field.value) != .YES {
+                logger.warning("dropped response header that libmicrohttpd refused", metadata: ["header": "\(field.name)"])
             }
         }
         return MHD_queue_response(connection, UInt32(response.status.code), mhdResponse)

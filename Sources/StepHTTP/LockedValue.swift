@@ -6,8 +6,8 @@ import Musl
 import Darwin
 #endif
 
-/// A value behind a pthread mutex. `Synchronization.Mutex` would do, but it needs macOS 15
-/// and the package still declares macOS 14.
+/// A value behind a pthread mutex, as a class: shared by reference between the structs and
+/// closures that hold it, which `Synchronization.Mutex` (noncopyable) cannot be without a box.
 package final class LockedValue<Value>: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var value: Value

@@ -1,4 +1,5 @@
 import StepJSON
+import HTTPTypes
 
 /// An RFC 9457 problem document. Every error stepd sends is one of these, so a client needs a
 /// single error path, and `detail` is where the precise reason goes (which field, which
@@ -6,12 +7,12 @@ import StepJSON
 public struct Problem: Sendable, Equatable, Error {
     public var type: String
     public var title: String
-    public var status: HTTPStatus
+    public var status: HTTPResponse.Status
     public var detail: String?
     public var instance: String?
     public var extra: JSONObject
 
-    public init(status: HTTPStatus, detail: String? = nil, type: String = "about:blank",
+    public init(status: HTTPResponse.Status, detail: String? = nil, type: String = "about:blank",
                 title: String? = nil, instance: String? = nil, extra: JSONObject = JSONObject()) {
         self.type = type
         self.title = title ?? status.reasonPhrase

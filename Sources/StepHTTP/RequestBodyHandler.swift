@@ -9,7 +9,7 @@ public protocol RequestBodyHandler: AnyObject {
     /// Throwing refuses the body: the rest is read and discarded, and the error's problem is
     /// the response.
     func consume(_ chunk: UnsafeRawBufferPointer) throws
-    func finish() throws -> HTTPResponse
+    func finish() throws -> Response
     func abandon()
 }
 

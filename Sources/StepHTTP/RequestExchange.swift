@@ -10,7 +10,7 @@ package final class RequestExchange {
         case idle
         case reading(any RequestBodyHandler)
         /// The response is decided; the rest of the body is read and dropped.
-        case draining(HTTPResponse)
+        case draining(Response)
         case done
     }
 
@@ -18,7 +18,7 @@ package final class RequestExchange {
     /// An answer decided from the head of a body-less request, held until libmicrohttpd's
     /// next call: queued in the first call, MHD 0.9.75 closes the connection after it
     /// (keep-alive lost, 20x fewer small requests per second).
-    var deferred: HTTPResponse?
+    var deferred: Response?
     /// As received, plus the principal once the authenticator has run.
     private(set) var head: HTTPRequestHead
     private(set) var state: State = .idle
@@ -27,7 +27,7 @@ package final class RequestExchange {
     private(set) var received = 0
     /// Body bytes taken before a refusal (the rest is discarded).
     private var acceptedBytes = 0
-    private(set) var response: HTTPResponse?
+    private(set) var response: Response?
 
     package init(router: Router, head: HTTPRequestHead) {
         self.router = router
@@ -36,7 +36,7 @@ package final class RequestExchange {
 
     /// Decides from the head. Returns the response when it can be sent now, or nil when the
     /// body must be read first (then `receive` each chunk and `finish`).
-    package func start(expectsBody: Bool) -> HTTPResponse? {
+    package func start(expectsBody: Bool) -> Response? {
         do {
             try checkFraming()
             head.principal = try router.authenticator?.principal(for: head)
@@ -82,7 +82,7 @@ package final class RequestExchange {
     /// `100 Continue` before sending, and not for a body declared longer than the discard bound.
     private func lingers(_ error: any Error) -> Bool {
         if let e = error as? HTTPError, e.closesConnection { return false }
-        if let expect = head.headers["Expect"], expect.lowercased().contains("100-continue") { return false }
+        if let expect = head.headers[.expect], expect.lowercased().contains("100-continue") { return false }
         return (head.contentLength ?? 0) <= router.maxDiscardBytes
     }
 
@@ -99,8 +99,9 @@ package final class RequestExchange {
     /// bytes the other way (request smuggling), so any framing two parsers could read
     /// differently is refused, and the answer closes the connection (RFC 9112 section 6.3).
     private func checkFraming() throws {
-        let lengths = head.headers.values("Content-Length")
-        let codings = head.headers.values("Transfer-Encoding")
+        if let malformed = head.malformed { throw HTTPError.badFraming(malformed) }
+        let lengths = head.headers[values: .contentLength]
+        let codings = head.headers[values: .transferEncoding]
         if !codings.isEmpty {
             let te = codings.joined(separator: ", ")
             if !lengths.isEmpty {
@@ -145,7 +146,7 @@ package final class RequestExchange {
         }
     }
 
-    package func finish() -> HTTPResponse {
+    package func finish() -> Response {
         switch state {
         case .reading(let h):
             do { return complete(try h.finish()) } catch { return complete(response(for: error)) }
@@ -162,14 +163,14 @@ package final class RequestExchange {
         state = .done
     }
 
-    private func complete(_ r: HTTPResponse) -> HTTPResponse {
+    private func complete(_ r: Response) -> Response {
         state = .done
         response = r
         router.metrics?.recordRequest(route: pattern?.text, method: head.method, status: r.status)
         return r
     }
 
-    private func response(for error: any Error) -> HTTPResponse {
+    private func response(for error: any Error) -> Response {
         let e = HTTPError.from(error)
         if e.status == .internalServerError, !(error is HTTPError) {
             router.onUnexpectedError?(error, head)

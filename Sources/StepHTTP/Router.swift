@@ -1,3 +1,4 @@
+import HTTPTypes
 /// The whole HTTP behaviour of stepd as a value: routes, the authenticator, the body limit and
 /// the metrics to record into. The server only moves bytes between libmicrohttpd and a
 /// router, so everything here is testable in-process with `handle(_:body:)`.
@@ -5,7 +6,7 @@ public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequestHead, PathParameters) throws -> RouteAction
 
     struct Route: Sendable {
-        let method: HTTPMethod
+        let method: HTTPRequest.Method
         let pattern: RoutePattern
         let handler: Handler
     }
@@ -40,7 +41,7 @@ public struct Router: Sendable {
 
     // MARK: registration
 
-    public mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping Handler) {
+    public mutating func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: @escaping Handler) {
         let p = RoutePattern(pattern)
         precondition(!routes.contains { $0.method == method && $0.pattern.segments == p.segments },
                      "duplicate route \(method) \(pattern)")
@@ -59,13 +60,13 @@ public struct Router: Sendable {
 
     public enum Match {
         case found(pattern: RoutePattern, parameters: PathParameters, handler: Handler)
-        case methodNotAllowed(pattern: RoutePattern, allowed: [HTTPMethod])
+        case methodNotAllowed(pattern: RoutePattern, allowed: [HTTPRequest.Method])
         case notFound
     }
 
     /// The most literal pattern that fits the path and has the method wins. HEAD falls back
     /// to GET (libmicrohttpd sends the headers and drops the body).
-    public func match(_ method: HTTPMethod, path: String) -> Match {
+    public func match(_ method: HTTPRequest.Method, path: String) -> Match {
         if let exact = literal[path], let hit = exact.first(where: { $0.method == method }) {
             return .found(pattern: hit.pattern, parameters: PathParameters(), handler: hit.handler)
         }
@@ -76,12 +77,12 @@ public struct Router: Sendable {
         }
         guard !fitting.isEmpty else { return .notFound }
         fitting.sort { $0.route.pattern.specificity > $1.route.pattern.specificity }
-        for wanted in method == .head ? [HTTPMethod.head, .get] : [method] {
+        for wanted in method == .head ? [HTTPRequest.Method.head, .get] : [method] {
             if let hit = fitting.first(where: { $0.route.method == wanted }) {
                 return .found(pattern: hit.route.pattern, parameters: hit.params, handler: hit.route.handler)
             }
         }
-        var allowed: [HTTPMethod] = []
+        var allowed: [HTTPRequest.Method] = []
         for (route, _) in fitting where !allowed.contains(route.method) { allowed.append(route.method) }
         if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
         return .methodNotAllowed(pattern: fitting[0].route.pattern, allowed: allowed)

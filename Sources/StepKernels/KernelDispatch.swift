@@ -15,6 +15,16 @@ extension LaneRule {
     }
 }
 
+extension TensorPass {
+    /// Runs the pass over `range` (elements, or rows: see the case).
+    public func run(_ range: Range<Int>, on isa: InstructionSet = .detected) -> UpdateStats {
+        switch isa {
+        case .avx2: AVX2Kernels.run(self, range)
+        case .portable: run(range, PortableCopy.self)
+        }
+    }
+}
+
 extension MemoryTraffic {
     /// The benchmark's yardstick: reads four float32 streams and writes three, as an AdamW step does.
     package static func run(grads: UnsafePointer<Float>, params: UnsafeMutablePointer<Float>, expAvg: UnsafeMutablePointer<Float>,

@@ -10,6 +10,10 @@ package enum AVX2Kernels {
         rule.stream(buffers, gradScale: gradScale, range: range, AVX2Copy.self)
     }
 
+    package static func run(_ pass: TensorPass, _ range: Range<Int>) -> UpdateStats {
+        pass.run(range, AVX2Copy.self)
+    }
+
     package static func squareSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
         SquareSum.of(x, n, AVX2Copy.self)
     }

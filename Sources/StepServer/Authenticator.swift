@@ -81,7 +81,7 @@ public final class Authenticator: RequestAuthenticator {
     }
 
     private func resolve(_ head: HTTPRequestHead) throws(HTTPError) -> Principal {
-        guard let value = head.headers["Authorization"] else {
+        guard let value = head.headers[.authorization] else {
             throw .unauthorized("this path requires an Authorization: Bearer token")
         }
         let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)

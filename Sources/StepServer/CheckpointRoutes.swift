@@ -16,15 +16,15 @@ extension StepService {
                 producer.read(at: offset, into: buffer)
             }, release: { withExtendedLifetime(image) {} })
             return .respond(.stream(stream, contentType: TensorMediaType.safetensors,
-                                    headers: ["ETag": RequestOptions.etag(image.step),
-                                              "Content-Disposition": "attachment; filename=\"\(s.id)-step\(image.step).safetensors\""]))
+                                    headers: [.eTag: RequestOptions.etag(image.step),
+                                              .contentDisposition: "attachment; filename=\"\(s.id)-step\(image.step).safetensors\""]))
         }
         r.put("/v1/sessions/{id}/checkpoint") { [self] head, p in
             let id = try p.require("id")
             let principal = try caller(head)
             try requireWrite(principal, "load checkpoints")
             guard head.mediaType == TensorMediaType.safetensors else {
-                throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: [TensorMediaType.safetensors])
+                throw HTTPError.unsupportedMediaType(head.headers[.contentType], supported: [TensorMediaType.safetensors])
             }
             return .collectBody(limit: maxBodyBytes, budget: registry.budget) { bytes in try self.restore(checkpoint: bytes, id: id, replace: true, by: principal) }
         }
@@ -37,7 +37,7 @@ extension StepService {
     /// plant a session in another tenant's namespace. Only an admin's upload keeps the file's
     /// `tenant` (an operator moving sessions between servers); a file without one is then the
     /// admin's own. A session the caller cannot see is never replaced: its id is taken (409).
-    func restore(checkpoint bytes: [UInt8], id: String?, replace: Bool, by principal: Principal) throws -> HTTPResponse {
+    func restore(checkpoint bytes: [UInt8], id: String?, replace: Bool, by principal: Principal) throws -> Response {
         let file: SafetensorsFile
         do {
             file = try SafetensorsFile(bytes: bytes)
@@ -74,6 +74,6 @@ extension StepService {
             throw error
         }
         return .json(describe(session), status: created ? .created : .ok,
-                     headers: ["Location": "/v1/sessions/\(session.id)", "ETag": RequestOptions.etag(session.step)])
+                     headers: [.location: "/v1/sessions/\(session.id)", .eTag: RequestOptions.etag(session.step)])
     }
 }

@@ -6,13 +6,13 @@ import StepCore
 /// refused at the first byte too many, or at the end if short, and nothing is applied.
 final class GradientBodyHandler: RequestBodyHandler {
     private let upload: GradientUpload
-    private let submit: (GradientUpload) throws -> HTTPResponse
+    private let submit: (GradientUpload) throws -> Response
 
-    init(upload: GradientUpload, submit: @escaping (GradientUpload) throws -> HTTPResponse) {
+    init(upload: GradientUpload, submit: @escaping (GradientUpload) throws -> Response) {
         self.upload = upload
         self.submit = submit
     }
 
     func consume(_ chunk: UnsafeRawBufferPointer) throws { try upload.write(chunk) }
-    func finish() throws -> HTTPResponse { try submit(upload) }
+    func finish() throws -> Response { try submit(upload) }
 }

@@ -15,13 +15,13 @@ extension StepService {
             let s = try session(p, head, .read)
             let dtype = try TensorMediaType.dtype(head)
             guard let type = head.negotiate(TensorMediaType.all) else {
-                throw HTTPError(.notAcceptable, detail: "Accept \(head.headers["Accept"] ?? "") offers none of \(TensorMediaType.all.joined(separator: ", "))")
+                throw HTTPError(.notAcceptable, detail: "Accept \(head.headers[.accept] ?? "") offers none of \(TensorMediaType.all.joined(separator: ", "))")
             }
             switch type {
             case TensorMediaType.raw:
                 let reader = try s.paramsReader(names: head.names, view: head.query("view"), dtype: dtype)
                 let stream = ResponseBodyStream(length: reader.byteCount) { offset, buffer in try reader.read(at: offset, into: buffer) }
-                return .respond(.stream(stream, contentType: type, headers: ["ETag": RequestOptions.etag(reader.step)]))
+                return .respond(.stream(stream, contentType: type, headers: [.eTag: RequestOptions.etag(reader.step)]))
             case TensorMediaType.safetensors:
                 // The header first, then the tensors straight from the live buffer, as for raw.
                 let reader = try s.paramsReader(names: head.names, view: head.query("view"), dtype: dtype)
@@ -33,7 +33,7 @@ extension StepService {
                     header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
                     return n
                 }
-                return .respond(.stream(stream, contentType: type, headers: ["ETag": RequestOptions.etag(reader.step)]))
+                return .respond(.stream(stream, contentType: type, headers: [.eTag: RequestOptions.etag(reader.step)]))
             default:
                 var (step, tensors) = try s.readParams(names: head.names, view: head.query("view"))
                 if dtype != .f32 { tensors = tensors.map { ($0.0, $0.1.map { dtype.rounded($0) }) } }
@@ -41,7 +41,7 @@ extension StepService {
                 w.raw("{\"step\":\(step),\"params\":")
                 TensorMediaType.jsonObject(tensors, into: &w)
                 w.raw("}")
-                return .respond(.json(w, headers: ["ETag": RequestOptions.etag(step)]))
+                return .respond(.json(w, headers: [.eTag: RequestOptions.etag(step)]))
             }
         }
         r.put("/v1/sessions/{id}/params") { [self] head, p in
@@ -52,7 +52,7 @@ extension StepService {
                 let step = try s.replaceParams(upload, expectedStep: options.expectedStep)
                 try self.persistence.sessionChanged(s)
                 return .json(["step": .number(Double(step)), "replaced": .array(upload.touchedTensors.map { .string($0.name) })],
-                             headers: ["ETag": RequestOptions.etag(step)])
+                             headers: [.eTag: RequestOptions.etag(step)])
             }
         }
     }

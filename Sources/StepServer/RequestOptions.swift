@@ -7,10 +7,10 @@ struct RequestOptions {
     var idempotencyKey: String?
 
     init(_ head: HTTPRequestHead) throws {
-        if let raw = head.headers["If-Match"] {
+        if let raw = head.headers[.ifMatch] {
             expectedStep = try RequestOptions.parseETag(raw)
         }
-        if let key = head.headers["Idempotency-Key"] {
+        if let key = head.headers[.idempotencyKey] {
             guard (1...255).contains(key.utf8.count) else {
                 throw HTTPError.badRequest("Idempotency-Key must be 1 to 255 characters, got \(key.utf8.count)", field: "Idempotency-Key")
             }
@@ -65,7 +65,7 @@ extension HTTPRequestHead {
     /// The first acceptable media type among `offered` per the Accept header (q-values honoured
     /// coarsely: q=0 excludes); nil if none fits. No Accept or `*/*` gives the first offered.
     func negotiate(_ offered: [String]) -> String? {
-        guard let accept = headers["Accept"], !accept.isEmpty else { return offered.first }
+        guard let accept = headers[.accept], !accept.isEmpty else { return offered.first }
         var ranked: [(type: String, q: Double, order: Int)] = []
         for (i, part) in accept.split(separator: ",").enumerated() {
             let pieces = part.split(separator: ";")

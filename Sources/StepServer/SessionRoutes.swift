@@ -30,7 +30,7 @@ extension StepService {
         }
         r.get("/v1/sessions/{id}") { [self] head, p in
             let s = try session(p, head, .read)
-            return .json(describe(s), headers: ["ETag": RequestOptions.etag(s.step)])
+            return .json(describe(s), headers: [.eTag: RequestOptions.etag(s.step)])
         }
         r.patch("/v1/sessions/{id}") { [self] head, p in
             let s = try session(p, head, .write)
@@ -68,8 +68,11 @@ extension StepService {
         r.get("/v1/sessions/{id}/history") { [self] head, p in
             let s = try session(p, head, .read)
             let last = try head.intQuery("last", in: 0...1_000_000)
-            let records = s.historyRecords(last: last)
-            return .json(["step": .number(Double(s.step)), "records": .array(records.map(\.json)), "health": s.health().json])
+            // A poller (the dashboard) passes the `total` it last saw and gets only what is new.
+            let after = try head.intQuery("after")
+            let page = s.historyPage(after: after, last: last)
+            return .json(["step": .number(Double(s.step)), "total": .number(Double(page.total)),
+                          "records": .array(page.records.map(\.json)), "health": page.health.json])
         }
         r.post("/v1/sessions/{id}/snapshots") { [self] head, p in
             let s = try session(p, head, .write)
@@ -87,7 +90,7 @@ extension StepService {
 
     /// `POST /v1/sessions`: a conformance file's `session` object plus an optional `id`. The
     /// session belongs to the caller's tenant, within that tenant's quota.
-    func create(_ body: JSONValue, by principal: Principal) throws -> HTTPResponse {
+    func create(_ body: JSONValue, by principal: Principal) throws -> Response {
         guard case .object(var o) = body else {
             throw HTTPError.unprocessable(detail: "expected a JSON object describing the session, got \(body.typeName)")
         }
@@ -109,6 +112,6 @@ extension StepService {
             throw error
         }
         return .json(describe(session), status: .created,
-                     headers: ["Location": "/v1/sessions/\(session.id)", "ETag": RequestOptions.etag(0)])
+                     headers: [.location: "/v1/sessions/\(session.id)", .eTag: RequestOptions.etag(0)])
     }
 }

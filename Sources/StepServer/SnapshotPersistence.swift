@@ -23,7 +23,8 @@ public struct SnapshotPersistence: SessionPersistence {
 
     /// The file's name, not its path: where the data directory is stays in the operator's log.
     private static func info(_ e: SnapshotEntry) -> [String: String] {
-        ["session": e.sessionID, "step": String(e.step), "file": e.fileName, "sequence": String(e.sequence)]
+        ["session": e.sessionID, "step": String(e.step), "file": e.fileName, "sequence": String(e.sequence),
+         "unix_ms": String(e.unixMillis)]
     }
 
     public var storageProblem: String? { manager.storageProblem }

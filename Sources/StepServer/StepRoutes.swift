@@ -23,7 +23,7 @@ extension StepService {
     }
 
     func submit(_ s: Session, _ upload: GradientUpload, loss: Double?, worker: Int?, microBatch: Int?,
-                _ options: RequestOptions) throws -> HTTPResponse {
+                _ options: RequestOptions) throws -> Response {
         let contribution = (worker != nil || microBatch != nil) ? Contribution(worker: worker ?? 0, microBatch: microBatch ?? 0) : nil
         let started = DispatchTime.now().uptimeNanoseconds
         let outcome: StepOutcome
@@ -34,12 +34,12 @@ extension StepService {
             stepsTotal.increment([s.tenant ?? "", "rejected"])
             throw error
         }
-        stepSeconds.observe(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        stepSeconds.record(.nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)))
         if !outcome.replayed {
             stepsTotal.increment([s.tenant ?? "", !outcome.applied ? "accumulated" : outcome.record?.skipped == true ? "skipped" : "applied"])
         }
         // Also on a replay: a retry after a failed durable snapshot tries the snapshot again.
         try persistence.sessionChanged(s)
-        return .json(outcome.json, headers: ["ETag": RequestOptions.etag(outcome.step)])
+        return .json(outcome.json, headers: [.eTag: RequestOptions.etag(outcome.step)])
     }
 }

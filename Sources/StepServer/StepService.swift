@@ -1,4 +1,5 @@
 import StepHTTP
+import StepDashboard
 import Foundation
 import StepCore
 import StepJSON
@@ -20,10 +21,10 @@ public final class StepService: Sendable {
     public let maxJSONBodyBytes: Int
     public let authenticator: Authenticator
     public let parallel: Parallel
-    let stepSeconds: Histogram
+    let stepSeconds: DurationFamily
     /// By the session's tenant ("" for none) and result.
-    let stepsTotal: Counter
-    let keysReloads: Counter
+    let stepsTotal: CounterFamily
+    let keysReloads: CounterFamily
 
     public init(registry: SessionRegistry = SessionRegistry(), persistence: any SessionPersistence = InMemoryOnly(),
                 metrics: Metrics = Metrics(), maxBodyBytes: Int = 1 << 30, maxJSONBodyBytes: Int = 8 << 20,
@@ -76,6 +77,7 @@ public final class StepService: Sendable {
         addStepRoutes(&r)
         addParamsRoutes(&r)
         addCheckpointRoutes(&r)
+        Dashboard.addRoutes(to: &r)
         return r
     }
 

@@ -38,7 +38,7 @@ extension StepService {
     /// declared order streamed into the upload as they arrive (length checked against
     /// Content-Length before reading), or a safetensors file.
     func tensorUpload(_ head: HTTPRequestHead, key: String, begin: @escaping (GradientDType?) throws -> GradientUpload,
-                      done: @escaping (GradientUpload, inout UploadFields) throws -> HTTPResponse) throws -> RouteAction {
+                      done: @escaping (GradientUpload, inout UploadFields) throws -> Response) throws -> RouteAction {
         switch head.mediaType {
         case TensorMediaType.json?:
             return try .jsonDocument(head, limit: maxJSONBodyBytes, float32Arrays: true) { document in
@@ -78,7 +78,7 @@ extension StepService {
                 return try done(upload, &fields)
             }
         default:
-            throw HTTPError.unsupportedMediaType(head.headers["Content-Type"], supported: TensorMediaType.all)
+            throw HTTPError.unsupportedMediaType(head.headers[.contentType], supported: TensorMediaType.all)
         }
     }
 }

@@ -28,16 +28,16 @@ public enum SessionCheckpoint {
                                  floats: UnsafeBufferPointer(start: image.state.params.pointer + t.offset, count: t.count)))
         }
         let layout = image.state.layout
-        for (k, (role, buffer)) in image.state.roles.enumerated() {
-            let map = config.optimizer.kind.map(of: role)
-            for (t, span) in zip(config.layout.tensors, layout.spans) {
-                let bytes = UnsafeRawPointer(OptimizerState.bytes(buffer, span))
-                for e in stateEntries(t, span, role: role, index: k) {
+        for (role, buffer) in image.state.roles {
+            guard let r = layout.role(role) else { continue }
+            for (i, t) in config.layout.tensors.enumerated() {
+                guard let piece = r.pieces[i] else { continue }
+                for e in stateEntries(t, piece, role: role, config: config) {
                     let source: UnsafeRawPointer
                     switch e.part {
-                    case .values: source = bytes
-                    case .absmax: source = UnsafeRawPointer(OptimizerState.absmax(buffer, span)!)
-                    case .map: source = UnsafeRawPointer(map.values)
+                    case .values: source = UnsafeRawPointer(r.bytes(buffer, tensor: i)!)
+                    case .absmax: source = UnsafeRawPointer(r.absmax(buffer, tensor: i)!)
+                    case .map: source = UnsafeRawPointer(r.map.values)
                     }
                     tensors.append(.init(name: e.name, dtype: e.dtype, shape: e.shape,
                                          bytes: UnsafeRawBufferPointer(start: source, count: e.byteCount)))
@@ -58,8 +58,12 @@ public enum SessionCheckpoint {
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
-        if !layout.isFloat32 { metadata["state_names"] = JSONValue.array(image.state.roles.map { .string($0.name) }).text }
-        if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config.optimizer.kind).text }
+        if !layout.isFloat32 {
+            var kinds: [any OptimizerDescriptor.Type] = []
+            for g in config.groups where !kinds.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(g.kind) }) { kinds.append(g.kind) }
+            metadata["state_names"] = JSONValue.object(JSONObject(kinds.map { ($0.type, .array($0.slotNames.map { .string($0) })) })).text
+        }
+        if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config).text }
         if let tenant = image.tenant { metadata["tenant"] = tenant }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
     }
@@ -126,12 +130,12 @@ public enum SessionCheckpoint {
 
         // Which tensors the file has, checked against the config before any allocation.
         let layout = config.stateLayout
-        let roleNames = config.stateNames
         var expected: [String: (dtype: SafetensorsDType, shape: [Int])] = [:]
         for t in config.layout.tensors { expected["params.\(t.name)"] = (.f32, t.shape) }
-        for (k, role) in roleNames.enumerated() {
-            for (t, span) in zip(config.layout.tensors, layout.spans) {
-                for e in stateEntries(t, span, role: role, index: k) { expected[e.name] = (e.dtype, e.shape) }
+        for role in layout.all {
+            for (t, piece) in zip(config.layout.tensors, role.pieces) {
+                guard let piece else { continue }
+                for e in stateEntries(t, piece, role: role.name, config: config) { expected[e.name] = (e.dtype, e.shape) }
             }
         }
         if meta["accumulation"] != nil { expected["accumulation.sum"] = (.f32, [n]) }
@@ -143,6 +147,7 @@ public enum SessionCheckpoint {
                 throw SessionError.invalid(field: info.name, detail: "expected \(want.dtype.rawValue) of shape \(want.shape), got \(info.dtype.rawValue) \(info.shape)")
             }
         }
+        /// Whether the file has all of `names` (or none: nil is all).
         func complete(_ names: [String], _ what: String) throws -> Bool {
             let found = names.count { file.tensor(named: $0) != nil }
             guard found == names.count || found == 0 else {
@@ -153,9 +158,11 @@ public enum SessionCheckpoint {
         guard try complete(config.layout.tensors.map { "params.\($0.name)" }, "params.*") else {
             throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
         }
-        let presentRoles = try roleNames.enumerated().filter { k, role in
-            let names = zip(config.layout.tensors, layout.spans).flatMap { t, span in stateEntries(t, span, role: role, index: k).map(\.name) }
-            return try complete(names, "state.*.\(role)")
+        let presentRoles = try layout.all.filter { role in
+            let names = zip(config.layout.tensors, role.pieces).flatMap { t, piece in
+                piece.map { stateEntries(t, $0, role: role.name, config: config).map(\.name) } ?? []
+            }
+            return try complete(names, "state.*.\(role.name)")
         }
         var scalars: [String: [Double]] = [:]
         if let text = meta["optimizer_scalars"] {
@@ -189,26 +196,26 @@ public enum SessionCheckpoint {
         // Every value of these is read from the file (the tensors tile each buffer), so they
         // start uninitialized: their pages are first touched by the reads.
         let params = AlignedBuffer(uninitializedCount: n)
-        let roles = presentRoles.map { _, role in (name: role, buffer: OptimizerState.buffer(layout)) }
+        let roles = presentRoles.map { role in (name: role.name, buffer: OptimizerState.buffer(role)) }
         let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
         // q8 maps are read aside and must be stepd's: the codes mean nothing under another map.
-        let maps = AlignedBuffer(uninitializedCount: 256 * max(1, roles.count * layout.spans.count { $0.dtype == .q8 }))
+        let maps = AlignedBuffer(uninitializedCount: 256 * max(1, presentRoles.reduce(0) { $0 + $1.pieces.count { $0?.dtype == .q8 } }))
         var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
         var mapChecks: [(name: String, at: UnsafeMutablePointer<Float>, map: QuantizationMap)] = []
         for t in config.layout.tensors {
             destinations["params.\(t.name)"] = UnsafeMutableRawBufferPointer(start: params.pointer + t.offset, count: t.count * 4)
         }
-        for ((k, role), (_, buffer)) in zip(presentRoles, roles) {
-            let map = config.optimizer.kind.map(of: role)
-            for (t, span) in zip(config.layout.tensors, layout.spans) {
-                for e in stateEntries(t, span, role: role, index: k) {
+        for (role, (_, buffer)) in zip(presentRoles, roles) {
+            for (i, t) in config.layout.tensors.enumerated() {
+                guard let piece = role.pieces[i] else { continue }
+                for e in stateEntries(t, piece, role: role.name, config: config) {
                     let start: UnsafeMutableRawPointer
                     switch e.part {
-                    case .values: start = OptimizerState.bytes(buffer, span)
-                    case .absmax: start = UnsafeMutableRawPointer(OptimizerState.absmax(buffer, span)!)
+                    case .values: start = role.bytes(buffer, tensor: i)!
+                    case .absmax: start = UnsafeMutableRawPointer(role.absmax(buffer, tensor: i)!)
                     case .map:
                         let at = maps.pointer + 256 * mapChecks.count
-                        mapChecks.append((e.name, at, map))
+                        mapChecks.append((e.name, at, role.map))
                         start = UnsafeMutableRawPointer(at)
                     }
                     destinations[e.name] = UnsafeMutableRawBufferPointer(start: start, count: e.byteCount)
@@ -231,20 +238,23 @@ public enum SessionCheckpoint {
                             version: version, pending: pending, tenant: tenant)
     }
 
-    /// What one tensor's state `role` (the `index`-th state the config keeps) is stored as: under
-    /// torch's name in float32 or bfloat16, or, in q8, as bitsandbytes' optimizer names it:
-    /// `state<k>` (uint8 codes, the tensor's shape), `absmax<k>` (float32 per 256-element block)
-    /// and `qmap<k>` (the 256-value map), k counting the session's states from 1 (exp_avg is
-    /// state1 and exp_avg_sq state2, as in bitsandbytes' Adam).
-    static func stateEntries(_ t: TensorSpec, _ span: StateLayout.Span, role: String, index: Int) -> [StateEntry] {
+    /// What one tensor's piece of state `role` is stored as: under torch's name in float32 or
+    /// bfloat16, in its own shape (Adafactor's `row_var` per row), or, in q8, as bitsandbytes'
+    /// optimizer names it: `state<k>` (uint8 codes, the tensor's shape), `absmax<k>` (float32
+    /// per 256-element block) and `qmap<k>` (the 256-value map), k counting from 1 the state
+    /// tensors of the tensor's optimizer, as `__metadata__.state_names` lists them per optimizer
+    /// (exp_avg is state1 and exp_avg_sq state2, as in bitsandbytes' Adam, whatever else the
+    /// session runs).
+    static func stateEntries(_ t: TensorSpec, _ piece: StateLayout.Piece, role: String, config: SessionConfig) -> [StateEntry] {
         let prefix = "state.\(t.name)."
-        switch span.dtype {
-        case .f32: return [StateEntry(name: prefix + role, dtype: .f32, shape: t.shape, byteCount: t.count * 4, part: .values)]
-        case .bf16: return [StateEntry(name: prefix + role, dtype: .bf16, shape: t.shape, byteCount: t.count * 2, part: .values)]
+        let index = config.groups[t.group].kind.slotNames.firstIndex(of: role) ?? 0
+        switch piece.dtype {
+        case .f32: return [StateEntry(name: prefix + role, dtype: .f32, shape: piece.shape, byteCount: piece.count * 4, part: .values)]
+        case .bf16: return [StateEntry(name: prefix + role, dtype: .bf16, shape: piece.shape, byteCount: piece.count * 2, part: .values)]
         case .q8:
             let k = index + 1
-            return [StateEntry(name: prefix + "state\(k)", dtype: .u8, shape: t.shape, byteCount: t.count, part: .values),
-                    StateEntry(name: prefix + "absmax\(k)", dtype: .f32, shape: [span.blocks], byteCount: span.blocks * 4, part: .absmax),
+            return [StateEntry(name: prefix + "state\(k)", dtype: .u8, shape: piece.shape, byteCount: piece.count, part: .values),
+                    StateEntry(name: prefix + "absmax\(k)", dtype: .f32, shape: [piece.blocks], byteCount: piece.blocks * 4, part: .absmax),
                     StateEntry(name: prefix + "qmap\(k)", dtype: .f32, shape: [256], byteCount: 256 * 4, part: .map)]
         }
     }

@@ -8,8 +8,8 @@ import StepKernels
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark the optimizer kernels against a memory-traffic baseline and torch (kernel), the HTTP path (http), or snapshots (snapshot).",
-        subcommands: [KernelBench.self, HTTPBench.self, SnapshotBench.self],
+        abstract: "Benchmark the optimizer kernels against a memory-traffic baseline and torch (kernel), Muon against torch (muon), the HTTP path (http), or snapshots (snapshot).",
+        subcommands: [KernelBench.self, MuonBench.self, HTTPBench.self, SnapshotBench.self],
         defaultSubcommand: KernelBench.self)
 }
 

@@ -26,6 +26,10 @@ struct KernelBench: ParsableCommand {
             foreach=True "foreach", fused=True "fused"), each once per round; vs torch is the \
             median over rounds of torch's fastest path in that round over stepd.
 
+            Tensor-level optimizers (adafactor, lamb, muon) run on one matrix 1000 wide (n/1000 \
+            rows), torch's too; their passes over the tensor (two or three) are not counted in \
+            bytes per parameter, which stays what one streaming pass moves.
+
             Bytes per parameter are what an update must move: read the gradient, the parameter \
             and each state tensor, write the parameter and each state tensor, 4 bytes each \
             (28 for AdamW's two state tensors, 20 for SGD with momentum). GB/s is those bytes \
@@ -41,7 +45,7 @@ struct KernelBench: ParsableCommand {
             """)
 
     @Option(name: .customLong("optimizer"), parsing: .upToNextOption,
-            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all.")
+            help: "Optimizers to measure (repeatable): \(Optimizers.types.joined(separator: ", ")), or all (all but muon: see bench muon).")
     var optimizers: [String] = ["adamw"]
 
     @Option(parsing: .upToNextOption, help: "Parameter counts.")
@@ -71,10 +75,13 @@ struct KernelBench: ParsableCommand {
     @Option(help: "A Python with torch (and lion-pytorch, schedulefree for lion and schedule_free_adamw): also measure torch's implementation on each of its CPU paths (bench/torch_optim.py) in every round.")
     var torchPython: String?
 
-    /// `--optimizer` with `all` expanded, in the order given, each once.
+    /// `--optimizer` with `all` expanded, in the order given, each once. `all` leaves out Muon:
+    /// its step is matrix products, not a stream (`stepd bench muon` measures it); name it to
+    /// run it here on the same matrices as Adafactor.
     var optimizerTypes: [String] {
         var out: [String] = []
-        for name in optimizers.flatMap({ $0 == "all" ? Optimizers.types : [$0] }) where !out.contains(name) { out.append(name) }
+        let all = Optimizers.types.filter { $0 != MuonOptimizer.type }
+        for name in optimizers.flatMap({ $0 == "all" ? all : [$0] }) where !out.contains(name) { out.append(name) }
         return out
     }
 
@@ -112,11 +119,18 @@ struct KernelBench: ParsableCommand {
     private func measure(_ subject: BenchSubject, n: Int, torch: TorchOptim?, paths: [String]) throws {
         let g = AlignedBuffer(count: n, filledWith: 0.01)
         let p = AlignedBuffer(count: n, filledWith: 0.5)
-        // Only the state a session would allocate, at its initial values; unused slots stay nil.
-        var baselineState = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
-        for s in subject.state { baselineState[s.slot] = AlignedBuffer(count: n, filledWith: s.initial) }
-        let used = baselineState.compactMap { $0?.pointer }
-        let stores = state.map { BenchState($0, subject: subject, count: n) }
+        let shape = subject.shape(n)
+        // Only the state a session would allocate, in its shape for this tensor, at its initial
+        // values; unused slots stay nil.
+        var tensorState = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
+        for s in subject.state {
+            if let count = s.count(shape) { tensorState[s.slot] = AlignedBuffer(count: count, filledWith: s.initial) }
+        }
+        // The baseline streams the per-element state only (Adafactor's rows and columns are not streams).
+        let used = tensorState.compactMap { $0 }.filter { $0.count == n }.map(\.pointer)
+        let whole = TensorBuffers(params: p.pointer, grads: g.pointer, shape: shape, state: tensorState.map { $0?.pointer })
+        // Lane kernels keep their state in each dtype asked for (tensor rules keep float32).
+        let stores = subject.tensorLevel ? [:] : Dictionary(uniqueKeysWithValues: state.map { ($0, BenchState($0, subject: subject, count: n)) })
         // One session: its step counter and scalars carry across thread counts and instruction sets.
         let nextRule = subject.stepper()
         for t in threads {
@@ -131,19 +145,24 @@ struct KernelBench: ParsableCommand {
                     }
                 })
                 for set in isa {
-                    for store in stores {
-                        let buffers = store.laneBuffers(params: p.pointer, grads: g.pointer)
-                        kernelSeconds["\(set) \(store.dtype)", default: []].append(timed(seconds) {
-                            let rule = nextRule()
+                    for dtype in state {
+                        let buffers = stores[dtype]?.laneBuffers(params: p.pointer, grads: g.pointer)
+                        kernelSeconds["\(set) \(dtype)", default: []].append(timed(seconds) {
+                            let update = nextRule()
                             var scale: Float = 1
                             if clip {
                                 // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
                                 let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
                                 scale = Float(min(1, 1 / (norm + 1e-6)))
                             }
-                            // q8 passes start on block boundaries.
-                            parallel.forEachRange(count: n, granule: store.dtype == .q8 ? QuantizationMap.blockSize : Parallel.granule) { r in
-                                _ = rule.update(buffers, gradScale: scale, range: r, on: set)
+                            switch update {
+                            case .lanes(let rule):
+                                // q8 passes start on block boundaries.
+                                parallel.forEachRange(count: n, granule: dtype == .q8 ? QuantizationMap.blockSize : Parallel.granule) { r in
+                                    _ = rule.update(buffers!, gradScale: scale, range: r, on: set)
+                                }
+                            case .tensor(let rule):
+                                _ = rule.update(whole, gradScale: scale, parallel: parallel, on: set)
                             }
                         })
                     }
@@ -151,7 +170,8 @@ struct KernelBench: ParsableCommand {
                 if let torch {
                     for path in paths {
                         torchSeconds[path, default: []].append(try torch.secondsPerStep(
-                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip))
+                            optimizer: subject.type, path: path, config: subject.config, params: n, threads: t, seconds: seconds, clip: clip,
+                            shape: subject.tensorLevel ? shape : nil))
                     }
                 }
             }
@@ -161,13 +181,13 @@ struct KernelBench: ParsableCommand {
             let name = subject.type + (clip ? "+clip" : "")
             let common: KeyValuePairs<String, String> = ["optimizer": "\"\(subject.type)\"", "clip": "\(clip)", "state_tensors": "\(subject.state.count)"]
             for set in isa {
-                for store in stores {
-                    let mine = kernelSeconds["\(set) \(store.dtype)"]!
-                    let label = state == [.f32] ? "\(name) \(set)" : "\(name) \(store.dtype) \(set)"
-                    var row = BenchRow(name: label, params: n, threads: t, bytesPerParam: subject.bytesPerParam(store.dtype), seconds: mine,
+                for dtype in state {
+                    let mine = kernelSeconds["\(set) \(dtype)"]!
+                    let label = state == [.f32] ? "\(name) \(set)" : "\(name) \(dtype) \(set)"
+                    var row = BenchRow(name: label, params: n, threads: t, bytesPerParam: subject.bytesPerParam(dtype), seconds: mine,
                                        baseline: baseline, torch: torchBest, torchFastest: fastest)
-                    var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\""), ("state", "\"\(store.dtype)\"")]
-                    if let f32 = kernelSeconds["\(set) f32"], store.dtype != .f32 {
+                    var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\""), ("state", "\"\(dtype)\"")]
+                    if let f32 = kernelSeconds["\(set) f32"], dtype != .f32 {
                         let ratios = zip(f32, mine).map { $0 / $1 }
                         extra.append(("vs_f32", fmt(median(ratios), 3)))
                         extra.append(("vs_f32_min", fmt(ratios.min()!, 3)))
@@ -204,16 +224,26 @@ struct BenchSubject {
     let config: String
     /// Slots in the kernel's `LaneBuffers`, of which `state` are used.
     let slotCount: Int
-    let state: [(slot: Int, name: String, initial: Float)]
-    /// A fresh session's steps: each call gives the next step's rule (step 1, 2, ...), carrying
-    /// the optimizer's scalars as Session does.
-    let stepper: () -> () -> LaneRule
+    /// Each used state tensor's element count for a parameter of a given shape (nil: not kept).
+    let state: [(slot: Int, name: String, initial: Float, count: ([Int]) -> Int?)]
+    /// A fresh session's steps: each call gives the next step's update (step 1, 2, ...),
+    /// carrying the optimizer's scalars as Session does.
+    let stepper: () -> () -> OptimizerUpdate
+    /// Whether its update works on whole tensors (then `shape` matters).
+    let tensorLevel: Bool
+    /// The shape `n` parameters are measured in: one vector for elementwise updates; a matrix
+    /// 1000 wide for tensor-level ones (Adafactor factors it, Muon needs it), as a model's
+    /// weights are.
+    func shape(_ n: Int) -> [Int] { tensorLevel && n % 1000 == 0 ? [n / 1000, 1000] : [n] }
 
-    /// Each used slot's q8 map.
+    /// Each slot's q8 map.
     let maps: [QuantizationMap]
 
-    /// Read grads and params, each state tensor; write params and each state tensor.
-    func bytesPerParam(_ dtype: StateDType) -> Int { 4 * 3 + 2 * dtype.elementBytes * state.count }
+    /// Read grads and params, each elementwise state tensor; write params and each such state
+    /// tensor (factored state is a rounding error at these sizes).
+    func bytesPerParam(_ dtype: StateDType) -> Int {
+        4 * 3 + 2 * dtype.elementBytes * state.filter { $0.count([8, 1000]) == 8000 }.count
+    }
 
     init<D: OptimizerDescriptor>(_ d: D.Type) throws {
         var h = D.defaults
@@ -227,14 +257,18 @@ struct BenchSubject {
         type = D.type
         config = JSONValue.object(h.json).text
         slotCount = D.stateTensors.count
-        state = D.usedState([h]).map { ($0.slot, $0.name, D.initialValue(of: $0.name, fixed)) }
-        maps = D.slotMaps
+        state = D.usedState([h]).map { s in
+            (s.slot, s.name, D.initialValue(of: s.name, fixed), { D.stateShape(s.name, for: $0).map { $0.reduce(1, *) } })
+        }
+        maps = D.stateTensors.map { $0.map ?? .signed }
+        var probe = D.scalars.map(\.initial)
+        if case .tensor = D.update(fixed, lr: fixed.lr, step: 1, scalars: &probe) { tensorLevel = true } else { tensorLevel = false }
         stepper = {
             var step = 0
             var scalars = D.scalars.map(\.initial)
             return {
                 step += 1
-                return D.rule(fixed, lr: fixed.lr, step: step, scalars: &scalars)
+                return D.update(fixed, lr: fixed.lr, step: step, scalars: &scalars)
             }
         }
     }
@@ -245,28 +279,31 @@ struct BenchSubject {
 final class BenchState {
     let dtype: StateDType
     let buffers: [AlignedBuffer?]
-    let layout: StateLayout.Span
+    let piece: StateLayout.Piece
     let maps: [QuantizationMap]
 
     init(_ dtype: StateDType, subject: BenchSubject, count n: Int) {
         self.dtype = dtype
         maps = subject.maps
-        let layout = StateLayout(TensorLayout([("bench", [n], 0)]), dtypes: [dtype])
-        self.layout = layout.spans[0]
+        piece = StateLayout.Piece(shape: [n], dtype: dtype)
         var buffers = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
         for s in subject.state {
-            let b = OptimizerState.buffer(layout)
-            StateEncoding.fill(s.initial, count: n, as: layout.spans[0].dtype, into: OptimizerState.bytes(b, layout.spans[0]),
-                               absmax: OptimizerState.absmax(b, layout.spans[0]), map: subject.maps[s.slot])
+            let b = AlignedBuffer(uninitializedCount: (piece.byteCount + 3) / 4)
+            StateEncoding.fill(s.initial, count: n, as: dtype, into: UnsafeMutableRawPointer(b.pointer),
+                               absmax: Self.absmax(b, piece), map: subject.maps[s.slot])
             buffers[s.slot] = b
         }
         self.buffers = buffers
     }
 
+    private static func absmax(_ b: AlignedBuffer, _ piece: StateLayout.Piece) -> UnsafeMutablePointer<Float>? {
+        piece.dtype == .q8 ? (UnsafeMutableRawPointer(b.pointer) + piece.absmaxOffset).assumingMemoryBound(to: Float.self) : nil
+    }
+
     func laneBuffers(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>) -> LaneBuffers {
         LaneBuffers(params: params, grads: grads, state: buffers.indices.map { k in
-            buffers[k].map { StateSlot(OptimizerState.bytes($0, layout), absmax: OptimizerState.absmax($0, layout), map: maps[k]) }
-        }, dtype: layout.dtype)
+            buffers[k].map { StateSlot(UnsafeMutableRawPointer($0.pointer), absmax: Self.absmax($0, piece), map: maps[k]) }
+        }, dtype: dtype)
     }
 }
 

@@ -32,10 +32,12 @@ final class TorchOptim {
     }
 
     /// Median seconds per `opt.step()` (after `clip_grad_norm_` with `clip`) over about `seconds`
-    /// of steps, of `optimizer` on `path` constructed with `config` (a JSON object on one line).
+    /// of steps, of `optimizer` on `path` constructed with `config` (a JSON object on one line),
+    /// on one tensor of `shape` (its `params` elements in one vector if nil).
     func secondsPerStep(optimizer: String, path: String, config: String, params: Int, threads: Int,
-                        seconds: Double, clip: Bool) throws -> Double {
-        let object = try request("\(params) \(threads) \(seconds) \(optimizer) \(path)\(clip ? " clip" : "") \(config)")
+                        seconds: Double, clip: Bool, shape: [Int]? = nil) throws -> Double {
+        let shapeWord = shape.map { " shape=" + $0.map(String.init).joined(separator: "x") } ?? ""
+        let object = try request("\(params) \(threads) \(seconds) \(optimizer) \(path)\(clip ? " clip" : "")\(shapeWord) \(config)")
         guard let s = object["seconds_per_step"] as? Double else {
             throw ValidationError("\(Self.script) answered \(object) for \(optimizer) \(path), expected seconds_per_step")
         }

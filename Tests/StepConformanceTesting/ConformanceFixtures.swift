@@ -31,9 +31,8 @@ public enum ConformanceFixtures {
         try ConformanceCase(contentsOf: root.appendingPathComponent(file))
     }
 
-    /// The cases this build cannot run yet: optimizers of part 2 (Adafactor, LAMB), a group
-    /// running its own optimizer (Muon), 8-bit state. Remove a name when its case runs.
-    public static let expectedNotYet: Set<String> = ["adafactor", "lamb", "muon_hybrid"]
+    /// The cases this build cannot run yet. Remove a name when its case runs.
+    public static let expectedNotYet: Set<String> = []
 
     /// Nil when a not-yet result is justified: its reason names a field of the case's session
     /// holding an optimizer type, a group type or a state precision that `Optimizers` does not

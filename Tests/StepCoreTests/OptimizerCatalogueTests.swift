@@ -10,11 +10,12 @@ import Testing
     static let types = Optimizers.types
 
     /// A session body for `type`: `b` in a group that overrides lr, with a warmup schedule and
-    /// clipping.
+    /// clipping. For Muon, which takes matrices only, `b` is 2x2.
     static func body(_ type: String, optimizer extra: String = "", session: String = "") -> String {
-        Fixture.adamw(optimizer: #"{"type": "\#(type)", "lr": 0.01\#(extra)}"#,
-                      extra: #", "schedule": {"type": "warmup_cosine", "warmup_steps": 2, "total_steps": 10}, "clip": {"max_norm": 0.5}\#(session)"#,
-                      bGroup: "g", groups: #"[{"name": "g", "lr": 0.005}]"#)
+        let body = Fixture.adamw(optimizer: #"{"type": "\#(type)", "lr": 0.01\#(extra)}"#,
+                                 extra: #", "schedule": {"type": "warmup_cosine", "warmup_steps": 2, "total_steps": 10}, "clip": {"max_norm": 0.5}\#(session)"#,
+                                 bGroup: "g", groups: #"[{"name": "g", "lr": 0.005}]"#)
+        return type == MuonOptimizer.type ? body.replacingOccurrences(of: #""name": "b", "shape": [4]"#, with: #""name": "b", "shape": [2, 2]"#) : body
     }
 
     @Test("the catalogue lists each type once, and each names its reference and state", arguments: types)
@@ -130,6 +131,11 @@ import Testing
         ("schedule_free_adamw", #""warmup_steps": -1"#, "optimizer.warmup_steps"),
         ("schedule_free_adamw", #""betas": [0, 0.999]"#, "optimizer.betas[0]"),
         ("schedule_free_adamw", #""weight_lr_power": -2"#, "optimizer.weight_lr_power"),
+        ("adafactor", #""beta2_decay": 0.5"#, "optimizer.beta2_decay"), ("adafactor", #""eps": [null]"#, "optimizer.eps"),
+        ("adafactor", #""eps": [-1, 0.001]"#, "optimizer.eps[0]"), ("adafactor", #""d": 0.5"#, "optimizer.d"),
+        ("lamb", #""eps_root": -1"#, "optimizer.eps_root"), ("lamb", #""betas": [0.9, 1]"#, "optimizer.betas[1]"),
+        ("muon", #""ns_steps": 100"#, "optimizer.ns_steps"), ("muon", #""ns_coefficients": [1, 2]"#, "optimizer.ns_coefficients"),
+        ("muon", #""adjust_lr_fn": "sqrt""#, "optimizer.adjust_lr_fn"), ("muon", #""momentum": -0.5"#, "optimizer.momentum"),
     ]
 
     @Test("a value out of range is refused naming the field", arguments: outOfRange.indices)

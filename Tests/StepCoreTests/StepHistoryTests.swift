@@ -40,6 +40,36 @@ import Testing
         #expect(larger.count == 5)
     }
 
+    @Test("records(after:) gives what was appended since a count, bounded by what is kept")
+    func recordsAfterCount() {
+        var h = StepHistory(capacity: 4)
+        for i in 1...6 { h.append(Self.record(i)) }
+        #expect(h.records(after: 4).map { $0.step } == [5, 6])
+        #expect(h.records(after: 5).map { $0.step } == [6])
+        #expect(h.records(after: 6).isEmpty)
+        #expect(h.records(after: 60).isEmpty)
+        // Records 1 and 2 fell off the front: only the kept four come back.
+        #expect(h.records(after: 0).map { $0.step } == [3, 4, 5, 6])
+        #expect(h.records(after: -3).map { $0.step } == [3, 4, 5, 6])
+    }
+
+    @Test("a session's history page counts a skipped request, which keeps its step number")
+    func historyPageAfterSkipped() throws {
+        let s = try Fixture.session(Fixture.adamw())
+        _ = try s.step(grads: Fixture.grads(0), loss: 1)
+        let first = s.historyPage()
+        #expect(first.total == 1)
+        _ = try s.step(grads: Fixture.grads(0).mapValues { $0.map { _ in Double.nan } }, loss: 1)
+        _ = try s.step(grads: Fixture.grads(1), loss: 0.5)
+        let next = s.historyPage(after: first.total)
+        #expect(next.total == 3)
+        #expect(next.records.map { $0.step } == [1, 2])
+        #expect(next.records.map { $0.skipped } == [true, false])
+        #expect(next.health.status == .nonfinite)
+        #expect(s.historyPage(after: 1, last: 1).records.map { $0.step } == [2])
+        #expect(s.historyPage(after: 3).records.isEmpty)
+    }
+
     @Test("capacity is at least 1")
     func capacityAtLeastOne() {
         var h = StepHistory(capacity: 0)

@@ -5,6 +5,7 @@ import StepJSON
 import StepKernels
 import StepServer
 import Testing
+import HTTPTypes
 
 /// Every refusal is problem+json naming what is wrong, and leaves the session exactly as it was.
 @Suite struct BadInputTests {
@@ -29,13 +30,13 @@ import Testing
         }
 
         func send(_ method: String, _ target: String, json: JSONValue? = nil, raw: [UInt8]? = nil,
-                  headers: [(String, String)] = []) -> HTTPResponse {
-            var h = HTTPHeaders(headers)
+                  headers: [(String, String)] = []) -> Response {
+            var h = HTTPFields(headers)
             var body: [UInt8] = []
-            if let json { body = json.encoded; if h["Content-Type"] == nil { h.set("Content-Type", "application/json") } }
+            if let json { body = json.encoded; if h[.contentType] == nil { h[.contentType] = "application/json" } }
             if let raw { body = raw }
-            if !body.isEmpty { h.set("Content-Length", String(body.count)) }
-            return router.handle(HTTPRequestHead(method: HTTPMethod(method), target: target, headers: h), body: body, chunkSize: 7)
+            if !body.isEmpty { h[.contentLength] = String(body.count) }
+            return router.handle(HTTPRequestHead(method: HTTPRequest.Method(token: method), target: target, headers: h), body: body, chunkSize: 7)
         }
 
         /// Step, parameters and optimizer state, for before/after comparisons.
@@ -47,14 +48,14 @@ import Testing
         }
     }
 
-    static func problem(_ r: HTTPResponse) throws -> JSONValue {
-        #expect(r.headers["Content-Type"] == "application/problem+json")
+    static func problem(_ r: Response) throws -> JSONValue {
+        #expect(r.headers[.contentType] == "application/problem+json")
         return try r.jsonBody()
     }
 
     /// Sends a bad request and checks the status, that `detail` mentions `mentions`, and that
     /// the session did not change.
-    static func refuses(_ status: Int, mentioning mentions: String, _ f: Fixture, _ send: (Fixture) -> HTTPResponse) throws {
+    static func refuses(_ status: Int, mentioning mentions: String, _ f: Fixture, _ send: (Fixture) -> Response) throws {
         let before = try f.fingerprint()
         let r = send(f)
         #expect(r.status.code == status)
@@ -89,11 +90,11 @@ import Testing
         }
         // Without Content-Length (chunked), a short body is caught at the end...
         let before = try f.fingerprint()
-        let short = f.router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions/s/steps", headers: ["Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"]),
+        let short = f.router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions/s/steps", headers: [.contentType: "application/octet-stream", .transferEncoding: "chunked"]),
                                     body: [[Float](repeating: 1, count: 7).littleEndianBytes])
         #expect(short.status.code == 422)
         // ...and a long one at the first byte too many.
-        let long = f.router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions/s/steps", headers: ["Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"]),
+        let long = f.router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions/s/steps", headers: [.contentType: "application/octet-stream", .transferEncoding: "chunked"]),
                                    body: [[Float](repeating: 1, count: 5).littleEndianBytes, [Float](repeating: 1, count: 5).littleEndianBytes])
         #expect(long.status.code == 422)
         #expect(try f.fingerprint() == before)
@@ -135,8 +136,8 @@ import Testing
     @Test func aJSONBodyOverItsOwnLimitIs413PointingToTheBinaryEncodings() throws {
         let service = StepService(maxBodyBytes: 1 << 20, maxJSONBodyBytes: 64, parallel: .serial)
         let router = service.router()
-        var h = HTTPHeaders()
-        h.set("Content-Type", "application/json")
+        var h = HTTPFields()
+        h[.contentType] = "application/json"
         let create: JSONValue = ["id": "s", "optimizer": ["type": "sgd"], "params": [["name": "w", "shape": [40]]]]
         let refused = router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: h), body: create.encoded)
         #expect(refused.status.code == 413)
@@ -170,7 +171,7 @@ import Testing
         let f = try Fixture()
         let r = f.send("POST", "/v1/sessions/s/steps", json: ["grads": ["w": [1, 2, 3, 4, 5, 6], "b": [1, 1]]], headers: [("If-Match", "\"1\"")])
         #expect(r.status.code == 200)
-        #expect(r.headers["ETag"] == "\"2\"")
+        #expect(r.headers[.eTag] == "\"2\"")
     }
 
     @Test func retryWithTheSameIdempotencyKeyAppliesNothing() throws {
@@ -242,15 +243,15 @@ import Testing
         #expect(f.send("GET", "/v1/sessions/nope").status.code == 404)
         let r = f.send("PUT", "/v1/sessions/s/steps")
         #expect(r.status.code == 405)
-        #expect(r.headers["Allow"] == "POST")
+        #expect(r.headers[.allow] == "POST")
     }
 
     @Test func tooManySessionsAndTooManyParameterBytesAre507() throws {
         let tight = StepService(registry: SessionRegistry(limits: .init(maxSessions: 1, maxParamBytes: 1000)), parallel: .serial)
         let router = tight.router()
-        func create(_ id: String, _ n: Int) -> HTTPResponse {
+        func create(_ id: String, _ n: Int) -> Response {
             let body: JSONValue = ["id": .string(id), "optimizer": ["type": "sgd", "lr": 0.1], "params": [["name": "w", "shape": [.number(Double(n))]]]]
-            return router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: ["Content-Type": "application/json"]), body: body.encoded)
+            return router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: [.contentType: "application/json"]), body: body.encoded)
         }
         #expect(create("big", 1000).status.code == 507)
         #expect(create("a", 10).status.code == 201)
@@ -260,7 +261,7 @@ import Testing
 
     @Test func bodyOverTheLimitIs413BeforeItIsRead() throws {
         let small = StepService(maxBodyBytes: 64, parallel: .serial)
-        let r = small.router().handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: ["Content-Type": "application/json", "Content-Length": "100000"]),
+        let r = small.router().handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: [.contentType: "application/json", .contentLength: "100000"]),
                                       body: [UInt8](repeating: 32, count: 100_000))
         #expect(r.status.code == 413)
     }
@@ -269,8 +270,8 @@ import Testing
         let service = StepService(authenticator: Authenticator(token: "sekrit"), parallel: .serial)
         let router = service.router()
         #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions")).status.code == 401)
-        #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions", headers: ["Authorization": "Bearer wrong"])).status.code == 401)
-        #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions", headers: ["Authorization": "Bearer sekrit"])).status.code == 200)
+        #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions", headers: [.authorization: "Bearer wrong"])).status.code == 401)
+        #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions", headers: [.authorization: "Bearer sekrit"])).status.code == 200)
         #expect(router.handle(HTTPRequestHead(method: .get, target: "/healthz")).status.code == 200)
     }
 

@@ -59,7 +59,7 @@ import Testing
     /// The session's parameters over HTTP, as raw float32 bits in declared order.
     static func paramBits(_ client: TestHTTPClient, id: String) throws -> (step: Int, bits: [UInt32]) {
         let r = try client.request("GET", "/v1/sessions/\(id)/params", headers: [("Accept", "application/octet-stream")])
-        guard r.status == 200, let etag = r.headers["ETag"], let step = Int(etag.dropFirst().dropLast()) else {
+        guard r.status == 200, let etag = r.headers[.eTag], let step = Int(etag.dropFirst().dropLast()) else {
             throw TestFailure("params \(id): \(r.status) \(r.text)")
         }
         return (step, r.body.floats.map(\.bitPattern))
@@ -173,7 +173,7 @@ import Testing
                     // A unique Idempotency-Key per request must not merge distinct requests.
                     let r = try Self.post(client, id: id, g, loss: 1, binary: (worker + n) % 2 == 0,
                                           headers: [("Idempotency-Key", "c\(worker)-n\(n)")])
-                    guard r.status == 200, case .number(let s)? = try r.json()["step"], r.headers["ETag"] == "\"\(Int(s))\"" else {
+                    guard r.status == 200, case .number(let s)? = try r.json()["step"], r.headers[.eTag] == "\"\(Int(s))\"" else {
                         failures.update { $0.append("\(r.status) \(r.text)") }
                         continue
                     }

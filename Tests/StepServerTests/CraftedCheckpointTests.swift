@@ -6,6 +6,7 @@ import StepServer
 import StepStore
 import Testing
 import StepTensors
+import HTTPTypes
 
 /// Crafted checkpoints posted to `POST /v1/sessions` (the uploads that killed the server): each
 /// is answered 422 naming the field, nothing is created, and the server keeps serving.
@@ -35,8 +36,8 @@ import StepTensors
     func aCraftedCheckpointIs422AndTheServerLivesOn(kind: String) throws {
         let service = StepService(parallel: .serial)
         let router = service.router()
-        var h = HTTPHeaders()
-        h.set("Content-Type", "application/json")
+        var h = HTTPFields()
+        h[.contentType] = "application/json"
         #expect(router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: h), body: Self.create.encoded).status.code == 201)
         #expect(router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions/a/steps", headers: h),
                               body: (["grads": ["w": [1, 1, 1, 1]]] as JSONValue).encoded).status.code == 200)
@@ -49,11 +50,11 @@ import StepTensors
                 meta["accumulation"] = nil
             }
         }
-        var st = HTTPHeaders()
-        st.set("Content-Type", "application/vnd.safetensors")
+        var st = HTTPFields()
+        st[.contentType] = "application/vnd.safetensors"
         let r = router.handle(HTTPRequestHead(method: .post, target: "/v1/sessions", headers: st), body: bytes)
         #expect([422, 507].contains(r.status.code))
-        #expect(r.headers["Content-Type"] == "application/problem+json")
+        #expect(r.headers[.contentType] == "application/problem+json")
         #expect(router.handle(HTTPRequestHead(method: .get, target: "/v1/sessions/b")).status.code == 404)
         #expect(router.handle(HTTPRequestHead(method: .get, target: "/healthz")).status.code == 200)
         #expect(service.registry.count == 1)

@@ -6,6 +6,7 @@ import StepJSON
 import StepServer
 import StepStore
 import Testing
+import HTTPTypes
 
 /// A deleted session stays deleted: nothing still in flight when the DELETE lands (a step
 /// uploading, a checkpoint loading) may apply to it, answer as if it had, or write it back to
@@ -79,18 +80,18 @@ import Testing
         #expect(params.status == 200)
         // The new session after its one step (sgd, lr 0.5, gradient 1), untouched by the stale upload.
         #expect(params.body.floats == [9.5, 19.5, 29.5, 39.5])
-        #expect(params.headers["ETag"] == "\"1\"")
+        #expect(params.headers[.eTag] == "\"1\"")
     }
 
     @Test func checkpointPutsRacingDeletesLeaveNoGhostAndTheLimitsHold() throws {
         let registry = SessionRegistry(limits: .init(maxSessions: 3, maxParamBytes: 1 << 30))
         let service = StepService(registry: registry, parallel: .serial)
         let router = service.router()
-        @Sendable func send(_ method: String, _ target: String, _ body: [UInt8] = [], _ type: String? = nil) -> HTTPResponse {
-            var h = HTTPHeaders()
-            if let type { h.set("Content-Type", type) }
-            if !body.isEmpty { h.set("Content-Length", String(body.count)) }
-            return router.handle(HTTPRequestHead(method: HTTPMethod(method), target: target, headers: h), body: body)
+        @Sendable func send(_ method: String, _ target: String, _ body: [UInt8] = [], _ type: String? = nil) -> Response {
+            var h = HTTPFields()
+            if let type { h[.contentType] = type }
+            if !body.isEmpty { h[.contentLength] = String(body.count) }
+            return router.handle(HTTPRequestHead(method: HTTPRequest.Method(token: method), target: target, headers: h), body: body)
         }
         #expect(send("POST", "/v1/sessions", Self.config("r", values: [1, 2, 3, 4]).encoded, "application/json").status.code == 201)
         let checkpoint = try send("GET", "/v1/sessions/r/checkpoint").collectBody()
@@ -145,7 +146,7 @@ import Testing
             }
             let r = try TestHTTPClient.parse(c.readToEnd())
             #expect(r.status == 503, "upload \(k) was answered \(r.status)")
-            #expect(r.headers["Retry-After"] == "1")
+            #expect(r.headers[.retryAfter] == "1")
             c.close()
         }
         #expect(registry.bytes == resident + 2 * n * 4)

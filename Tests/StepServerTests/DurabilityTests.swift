@@ -8,6 +8,7 @@ import StepServer
 import StepStore
 import Testing
 import StepTensors
+import HTTPTypes
 
 /// Every durability claim, tested by killing the process or breaking the disk.
 @Suite(.serialized) struct DurabilityTests {
@@ -150,7 +151,7 @@ import StepTensors
         #expect(try a.json("POST", "/v1/sessions", body).status == 201)
         for k in 0..<7 { #expect(try Self.post(a.client, "m", step: k).status == 200) }
         let file = try a.client.request("GET", "/v1/sessions/m/checkpoint")
-        #expect(file.headers["Content-Type"] == "application/vnd.safetensors")
+        #expect(file.headers[.contentType] == "application/vnd.safetensors")
         let put = try b.client.request("PUT", "/v1/sessions/m/checkpoint", headers: [("Content-Type", "application/vnd.safetensors")], body: file.body)
         #expect(put.status == 201)
         for k in 7..<12 {
@@ -169,11 +170,11 @@ import StepTensors
         let manager = SnapshotManager(directory: SnapshotDirectory(dataDirectory: dir), defaults: .init(everySteps: 1, intervalSeconds: 0))
         let service = StepService(persistence: SnapshotPersistence(manager: manager), parallel: .serial)
         let router = service.router()
-        func send(_ method: HTTPMethod, _ target: String, _ body: [UInt8] = [], _ headers: HTTPHeaders = [:]) -> HTTPResponse {
+        func send(_ method: HTTPRequest.Method, _ target: String, _ body: [UInt8] = [], _ headers: HTTPFields = [:]) -> Response {
             router.handle(HTTPRequestHead(method: method, target: target, headers: headers), body: body)
         }
-        #expect(send(.post, "/v1/sessions", Self.config(id: "d", snapshot: [:]).encoded, ["Content-Type": "application/json"]).status.code == 201)
-        let raw: HTTPHeaders = ["Content-Type": "application/octet-stream", "Idempotency-Key": "step-0"]
+        #expect(send(.post, "/v1/sessions", Self.config(id: "d", snapshot: [:]).encoded, [.contentType: "application/json"]).status.code == 201)
+        let raw: HTTPFields = [.contentType: "application/octet-stream", .idempotencyKey: "step-0"]
         #expect(send(.post, "/v1/sessions/d/steps", Self.gradient(0).littleEndianBytes, raw).status.code == 200)
         let sessionDir = "\(dir)/sessions/d"
         let good = try SnapshotDirectory(dataDirectory: dir).snapshots(of: "d")[0]
@@ -182,7 +183,7 @@ import StepTensors
         // Break the disk: the session's directory becomes a plain file.
         try FileManager.default.moveItem(atPath: sessionDir, toPath: sessionDir + ".aside")
         #expect(FileManager.default.createFile(atPath: sessionDir, contents: Data("not a directory".utf8)))
-        let failing: HTTPHeaders = ["Content-Type": "application/octet-stream", "Idempotency-Key": "step-1"]
+        let failing: HTTPFields = [.contentType: "application/octet-stream", .idempotencyKey: "step-1"]
         let r = send(.post, "/v1/sessions/d/steps", Self.gradient(1).littleEndianBytes, failing)
         #expect(r.status.code == 507)
         #expect(try r.jsonBody()["step"] == 2)

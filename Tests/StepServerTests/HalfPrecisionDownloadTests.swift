@@ -7,6 +7,7 @@ import StepServer
 import StepStore
 import Testing
 import StepTensors
+import HTTPTypes
 
 /// `GET .../params?dtype=bf16|f16` sends half the bytes, rounded to nearest even as torch's
 /// `.to(torch.bfloat16)` / `.half()` do, in raw, safetensors and JSON; an unknown dtype is a 422.
@@ -18,12 +19,12 @@ import StepTensors
     struct Fixture {
         let router = StepService(parallel: .serial).router()
 
-        func send(_ method: String, _ target: String, json: JSONValue? = nil, headers: [(String, String)] = []) -> HTTPResponse {
-            var h = HTTPHeaders(headers)
+        func send(_ method: String, _ target: String, json: JSONValue? = nil, headers: [(String, String)] = []) -> Response {
+            var h = HTTPFields(headers)
             let body = json?.encoded ?? []
-            if json != nil { h.set("Content-Type", "application/json") }
-            if !body.isEmpty { h.set("Content-Length", String(body.count)) }
-            return router.handle(HTTPRequestHead(method: HTTPMethod(method), target: target, headers: h), body: body, chunkSize: 7)
+            if json != nil { h[.contentType] = "application/json" }
+            if !body.isEmpty { h[.contentLength] = String(body.count) }
+            return router.handle(HTTPRequestHead(method: HTTPRequest.Method(token: method), target: target, headers: h), body: body, chunkSize: 7)
         }
     }
 

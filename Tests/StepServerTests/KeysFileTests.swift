@@ -4,6 +4,7 @@ import Foundation
 import StepJSON
 import Testing
 @testable import StepServer
+import HTTPTypes
 
 /// The keys file: what it accepts, how a bad one is refused (naming the field), reloading, the
 /// hash recipe the README gives, `STEPD_TOKEN` beside it, and who may read /metrics.
@@ -19,14 +20,14 @@ import Testing
         return try Authenticator(token: token, keysFile: path)
     }
 
-    static func get(_ a: Authenticator, _ path: String, key: String?) -> HTTPResponse {
+    static func get(_ a: Authenticator, _ path: String, key: String?) -> Response {
         var r = Router()
         r.authenticator = a
         r.get("/v1/sessions") { head, _ in .json(["tenant": head.principal?.tenant.map { .string($0) } ?? .null]) }
         r.get("/metrics") { _, _ in .respond(.text("")) }
         r.get("/healthz") { _, _ in .respond(.text("ok")) }
-        var h = HTTPHeaders()
-        if let key { h.set("Authorization", "Bearer \(key)") }
+        var h = HTTPFields()
+        if let key { h[.authorization] = "Bearer \(key)" }
         return r.handle(HTTPRequestHead(method: .get, target: path, headers: h))
     }
 
@@ -114,8 +115,8 @@ import Testing
         #expect(try Self.get(a, "/v1/sessions", key: "abc").jsonBody()["tenant"] == "t")
         let wrong = Self.get(a, "/v1/sessions", key: "rooT")
         #expect(wrong.status.code == 401)
-        #expect(wrong.headers["WWW-Authenticate"]?.contains("invalid_token") == true)
-        #expect(wrong.headers["Content-Type"] == "application/problem+json")
+        #expect(wrong.headers[.wwwAuthenticate]?.contains("invalid_token") == true)
+        #expect(wrong.headers[.contentType] == "application/problem+json")
     }
 
     @Test func reloadPutsANewFileInForceAndABadOneChangesNothing() throws {
@@ -158,8 +159,9 @@ import Testing
         #expect(f.send("POST", "/v1/sessions", key: TenantFixture.token, json: TenantFixture.create("t1")).status.code == 201)
         let text = f.send("GET", "/metrics", key: "key-ops-admin").text
         let bytes = try f.service.registry.get("a1").config.residentBytes
-        for line in ["stepd_sessions{tenant=\"team-a\"} 1", "stepd_sessions{tenant=\"team-b\"} 1", "stepd_sessions{tenant=\"ops\"} 0",
-                     "stepd_sessions{tenant=\"\"} 1", "stepd_parameter_bytes{tenant=\"team-a\"} \(bytes)",
+        // Gauges are exposed as doubles ("1.0"), counters as integers.
+        for line in ["stepd_sessions{tenant=\"team-a\"} 1.0", "stepd_sessions{tenant=\"team-b\"} 1.0", "stepd_sessions{tenant=\"ops\"} 0.0",
+                     "stepd_sessions{tenant=\"\"} 1.0", "stepd_parameter_bytes{tenant=\"team-a\"} \(Double(bytes))",
                      "stepd_steps_total{tenant=\"team-a\",result=\"applied\"} 1",
                      "stepd_steps_total{tenant=\"team-a\",result=\"skipped\"} 1"] {
             #expect(text.contains(line + "\n"), "missing \(line)")

@@ -1,8 +1,8 @@
 @testable import StepHTTP
 import StepHTTPTesting
 import StepJSON
-import Testing
 @testable import StepServer
+import Testing
 
 /// Requests whose body two HTTP parsers could delimit differently (the request-smuggling
 /// shapes) are refused before any handler runs, and the connection is closed, so the bytes
@@ -36,8 +36,8 @@ import Testing
         let live = try LiveServer()
         let (r, closed, bytes) = try Self.send(framing: framing, to: live)
         #expect(r.status == 400)
-        #expect(r.headers["Content-Type"] == "application/problem+json")
-        #expect(r.headers["Connection"]?.lowercased() == "close")
+        #expect(r.headers[.contentType] == "application/problem+json")
+        #expect(r.headers[.connection]?.lowercased() == "close")
         guard case .string(let detail)? = try r.json()["detail"] else { Issue.record("no detail"); return }
         #expect(detail.contains("Content-Length") && detail.contains("Transfer-Encoding"), "\(detail)")
         #expect(closed, "the server kept the connection open after a request it could not delimit")
@@ -52,7 +52,7 @@ import Testing
         let live = try LiveServer()
         let (r, closed, _) = try Self.send(framing: "Transfer-Encoding: \(coding)", to: live)
         #expect(r.status == status)
-        #expect(r.headers["Content-Type"] == "application/problem+json")
+        #expect(r.headers[.contentType] == "application/problem+json")
         guard case .string(let detail)? = try r.json()["detail"] else { Issue.record("no detail"); return }
         #expect(detail.contains("Transfer-Encoding \(coding)"), "\(detail)")
         #expect(closed)

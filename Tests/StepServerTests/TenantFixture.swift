@@ -5,6 +5,7 @@ import StepCore
 import StepJSON
 import StepStore
 @testable import StepServer
+import HTTPTypes
 
 /// A keys file as the README describes it, from plain keys: each key is stored as its SHA-256.
 struct TestKeysFile {
@@ -88,15 +89,15 @@ final class TenantFixture {
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func send(_ method: String, _ target: String, key: String?, json: JSONValue? = nil, body: [UInt8]? = nil,
-              contentType: String? = nil) -> HTTPResponse {
-        var h = HTTPHeaders()
-        if let key { h.set("Authorization", "Bearer \(key)") }
+              contentType: String? = nil) -> Response {
+        var h = HTTPFields()
+        if let key { h[.authorization] = "Bearer \(key)" }
         var bytes: [UInt8] = []
-        if let json { bytes = json.encoded; h.set("Content-Type", "application/json") }
+        if let json { bytes = json.encoded; h[.contentType] = "application/json" }
         if let body { bytes = body }
-        if let contentType { h.set("Content-Type", contentType) }
-        if !bytes.isEmpty { h.set("Content-Length", String(bytes.count)) }
-        return router.handle(HTTPRequestHead(method: HTTPMethod(method), target: target, headers: h), body: bytes)
+        if let contentType { h[.contentType] = contentType }
+        if !bytes.isEmpty { h[.contentLength] = String(bytes.count) }
+        return router.handle(HTTPRequestHead(method: HTTPRequest.Method(token: method), target: target, headers: h), body: bytes)
     }
 
     /// The checkpoint file of `id`, as an admin downloads it.
@@ -115,6 +116,6 @@ final class TenantFixture {
     }
 }
 
-extension HTTPResponse {
+extension Response {
     var text: String { String(decoding: (try? collectBody()) ?? [], as: UTF8.self) }
 }

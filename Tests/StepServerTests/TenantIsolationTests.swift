@@ -29,7 +29,7 @@ import StepTensors
 
         func target(_ id: String) -> String { pattern.replacingOccurrences(of: "{id}", with: id) + query }
 
-        func send(_ f: TenantFixture, _ id: String, key: String?) throws -> HTTPResponse {
+        func send(_ f: TenantFixture, _ id: String, key: String?) throws -> Response {
             let (bytes, type) = try body(f, id)
             return f.send(method, target(id), key: key, body: bytes, contentType: type)
         }
@@ -94,7 +94,7 @@ import StepTensors
         let r = try route.send(f, "a1", key: "key-a-reader")
         if route.writes {
             #expect(r.status.code == 403, "\(r.text)")
-            #expect(r.headers["Content-Type"] == "application/problem+json")
+            #expect(r.headers[.contentType] == "application/problem+json")
             #expect(r.text.contains("reader"), "\(r.text)")
             #expect(try f.fingerprint("a1") == before)
         } else {
@@ -118,7 +118,7 @@ import StepTensors
         for key in [nil, "key-nobody", "Key-a-trainer", "key-a-traine", TestKeysFile.hex(KeysTable.sha256("key-a-trainer".utf8))] {
             let r = try route.send(f, "a1", key: key)
             #expect(r.status.code == 401, "\(String(describing: key)): \(r.text)")
-            #expect(r.headers["Content-Type"] == "application/problem+json")
+            #expect(r.headers[.contentType] == "application/problem+json")
         }
         #expect(try f.fingerprint("a1") == before)
     }

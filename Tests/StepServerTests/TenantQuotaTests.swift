@@ -31,7 +31,7 @@ import Testing
         ]), sessions: false)
     }
 
-    static func problem(_ r: HTTPResponse) -> String {
+    static func problem(_ r: Response) -> String {
         guard case .string(let d)? = try? r.jsonBody()["detail"] else { return "" }
         return d
     }

@@ -42,7 +42,7 @@ import StepTensorsTesting
             step = image.step
             buffers = ["params": CRC32C.checksum(UnsafeRawBufferPointer(image.state.params.buffer))]
             for (role, b) in image.state.roles { buffers[role] = CRC32C.checksum(UnsafeRawBufferPointer(b.buffer)) }
-            buffers["scalars"] = CRC32C.checksum(Array(image.state.scalarsJSON(image.config.optimizer.kind).text.utf8))
+            buffers["scalars"] = CRC32C.checksum(Array(image.state.scalarsJSON(image.config).text.utf8))
         }
     }
 

@@ -230,6 +230,11 @@ def test_spec_documents_every_route():
         for m in re.finditer(r'\br\.(get|put|post|patch|delete)\("([^"]+)"', f.read_text()):
             registered.add((m.group(1).upper(), m.group(2)))
     assert registered, "found no routes in Sources/StepServer"
+    # The dashboard's pages, from its table (its assets are static files, not API).
+    dashboard = (REPO_ROOT / "Sources" / "StepDashboard" / "Dashboard.swift").read_text()
+    pages = re.search(r"pages: \[\(path: String, name: String, title: String\)\] = \[(.*?)\]", dashboard, re.S)
+    assert pages, "found no page table in Sources/StepDashboard/Dashboard.swift"
+    registered |= {("GET", p) for p in re.findall(r'\("(/[^"]*)", "[^"]+", "[^"]+"\)', pages.group(1))}
     assert registered - documented == set(), "routes missing from openapi.yaml"
     assert documented - registered == set(), "openapi.yaml documents routes the server does not have"
 

@@ -4,7 +4,7 @@ import StepKernels
 
 /// torch.optim.ASGD; bit for bit torch's result. The averaged parameters `ax` are readable as
 /// `GET .../params?view=average`.
-public enum ASGDOptimizer: OptimizerDescriptor {
+public enum ASGDOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-2
         public var lambd = 1e-4

@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.Adadelta.
-public enum AdadeltaOptimizer: OptimizerDescriptor {
+public enum AdadeltaOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1.0
         public var rho = 0.9

@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.Adagrad.
-public enum AdagradOptimizer: OptimizerDescriptor {
+public enum AdagradOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-2
         public var lrDecay = 0.0

@@ -32,7 +32,7 @@ public struct AdamHyperparameters: OptimizerHyperparameters, Equatable {
 }
 
 /// torch.optim.AdamW: decoupled weight decay.
-public enum AdamWOptimizer: OptimizerDescriptor {
+public enum AdamWOptimizer: LaneOptimizer {
     public static let type = "adamw"
     public static let reference = "torch.optim.AdamW"
     public static let defaults = AdamHyperparameters(weightDecay: 1e-2)
@@ -45,7 +45,7 @@ public enum AdamWOptimizer: OptimizerDescriptor {
 }
 
 /// torch.optim.Adam: weight decay as L2, added to the gradient.
-public enum AdamOptimizer: OptimizerDescriptor {
+public enum AdamOptimizer: LaneOptimizer {
     public static let type = "adam"
     public static let reference = "torch.optim.Adam"
     public static let defaults = AdamHyperparameters(weightDecay: 0)

@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.Adamax; bit for bit torch's result.
-public enum AdamaxOptimizer: OptimizerDescriptor {
+public enum AdamaxOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 2e-3
         public var beta1 = 0.9, beta2 = 0.999

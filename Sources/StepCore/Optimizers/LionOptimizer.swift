@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// Lion, as lion-pytorch 0.2.5 computes it; bit for bit its result.
-public enum LionOptimizer: OptimizerDescriptor {
+public enum LionOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-4
         public var beta1 = 0.9, beta2 = 0.99

@@ -3,7 +3,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.NAdam, with its momentum decay and optional decoupled weight decay.
-public enum NAdamOptimizer: OptimizerDescriptor {
+public enum NAdamOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 2e-3
         public var beta1 = 0.9, beta2 = 0.999

@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.RAdam, with optional decoupled weight decay.
-public enum RAdamOptimizer: OptimizerDescriptor {
+public enum RAdamOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-3
         public var beta1 = 0.9, beta2 = 0.999

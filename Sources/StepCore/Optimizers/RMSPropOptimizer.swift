@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.RMSprop, with momentum and centering.
-public enum RMSPropOptimizer: OptimizerDescriptor {
+public enum RMSPropOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-2
         public var alpha = 0.99

@@ -3,7 +3,7 @@ import StepKernels
 
 /// torch.optim.Rprop; bit for bit torch's result. As in torch, `lr` only sets the first step
 /// size: a schedule or a PATCH of lr after step 1 has no effect.
-public enum RpropOptimizer: OptimizerDescriptor {
+public enum RpropOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-2
         public var etaMinus = 0.5, etaPlus = 1.2

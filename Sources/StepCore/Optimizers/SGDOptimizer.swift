@@ -2,7 +2,7 @@ import StepJSON
 import StepKernels
 
 /// torch.optim.SGD, with momentum, dampening and Nesterov.
-public enum SGDOptimizer: OptimizerDescriptor {
+public enum SGDOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 1e-3
         public var momentum = 0.0

@@ -5,7 +5,7 @@ import StepKernels
 /// Schedule-free AdamW (schedulefree 1.4.1 AdamWScheduleFree). The session's `params` are the
 /// training point y, the one gradients are taken at; `GET .../params?view=eval` is the point x
 /// to evaluate and ship. Its own `warmup_steps` ramps lr; the session schedule still scales it.
-public enum ScheduleFreeAdamWOptimizer: OptimizerDescriptor {
+public enum ScheduleFreeAdamWOptimizer: LaneOptimizer {
     public struct Hyperparameters: OptimizerHyperparameters, Equatable {
         public var lr = 0.0025
         public var beta1 = 0.9, beta2 = 0.999

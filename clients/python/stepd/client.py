@@ -219,6 +219,8 @@ class Session:
           1000, "min_lr_ratio": 0.1}``; ``clip``: a max norm (float) or ``{"max_norm": 1.0}``.
         - ``groups``: ``[{"name": "no_decay", "weight_decay": 0.0}, ...]`` or
           ``{"no_decay": {"weight_decay": 0.0}}``; ``param_groups``: tensor name → group name.
+          A group with a ``"type"`` runs that optimizer with its own defaults, e.g.
+          ``{"matrices": {"type": "muon", "lr": 0.02}}`` next to an AdamW session optimizer.
         - ``accumulation``: ``{"micro_batches": K, "workers": W}``; ``nonfinite``: "skip" or
           "error"; ``snapshot``, ``history``: passed through.
         - ``url``/``token``/``client_options`` build a :class:`Client` unless ``client`` is given.

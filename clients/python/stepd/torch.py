@@ -33,12 +33,14 @@ from .client import Client, Session, StepResult
 __all__ = ["StepdOptimizer"]
 
 # Group keys that are optimizer hyperparameters (and so go to the server): every field of every
-# optimizer in the server's catalogue (a test checks this against openapi/openapi.yaml). Any
-# other key a torch group carries (e.g. "initial_lr" from an lr_scheduler) stays local.
-_HYPER_KEYS = ("lr", "weight_decay", "betas", "eps", "momentum", "dampening", "nesterov", "alpha",
+# optimizer in the server's catalogue (a test checks this against openapi/openapi.yaml), and a
+# group's "type" (the group runs that optimizer, e.g. "muon" on the hidden matrices). Any other
+# key a torch group carries (e.g. "initial_lr" from an lr_scheduler) stays local.
+_HYPER_KEYS = ("type", "lr", "weight_decay", "betas", "eps", "momentum", "dampening", "nesterov", "alpha",
                "centered", "amsgrad", "maximize", "lr_decay", "initial_accumulator_value", "rho",
                "momentum_decay", "decoupled_weight_decay", "lambd", "t0", "etas", "step_sizes",
-               "warmup_steps", "r", "weight_lr_power")
+               "warmup_steps", "r", "weight_lr_power", "beta2_decay", "d", "eps_root", "ns_coefficients",
+               "ns_steps", "adjust_lr_fn")
 
 
 def _identity(t: torch.Tensor) -> int:
@@ -61,7 +63,14 @@ class StepdOptimizer(torch.optim.Optimizer):
     ``params``: ``model.parameters()``, ``model.named_parameters()`` (names become the session's
     tensor names), or torch-style groups ``[{"params": [...], "weight_decay": 0.0}, ...]``
     (their entries may be tensors or ``(name, tensor)`` pairs). A group with hyperparameter
-    overrides becomes a stepd group (named by its ``"name"`` key, else ``group<i>``).
+    overrides becomes a stepd group (named by its ``"name"`` key, else ``group<i>``). A group
+    with a ``"type"`` runs that optimizer with its own defaults: what a torch user writes as
+    ``torch.optim.Muon`` on the matrices plus ``AdamW`` on the rest is one optimizer here::
+
+        StepdOptimizer([{"params": matrices, "type": "muon", "lr": 0.02},
+                        {"params": others}], url, optimizer={"type": "adamw", "lr": 3e-4})
+
+    (one step, one clip over all tensors, one schedule for both).
 
     ``optimizer``: the stepd optimizer config, e.g. ``{"type": "adamw", "lr": 1e-3}``; extra
     keyword arguments (``lr=``, ``weight_decay=``, ``betas=``...) are merged into it; the type
@@ -136,6 +145,13 @@ class StepdOptimizer(torch.optim.Optimizer):
                     if k in _HYPER_KEYS:
                         g[k] = tuple(v) if isinstance(v, list) else v
         super().__init__(torch_groups, defaults)
+        # torch filled every group's missing keys from the session optimizer's defaults; a group
+        # of another type keeps only the keys its own optimizer has (the server's echo).
+        for g, gname in zip(self.param_groups, self._group_names):
+            if "type" in g and gname is not None:
+                own = server_groups.get(gname, {})
+                for k in [k for k in g if k in _HYPER_KEYS and k not in own]:
+                    del g[k]
         self._sent = [self._hyper_of(g) for g in self.param_groups]
         if session is not None:
             self.pull()
@@ -192,7 +208,8 @@ class StepdOptimizer(torch.optim.Optimizer):
             groups = []
             for hyper, gname in zip(now, self._group_names):
                 if gname is not None:
-                    groups.append({"name": gname, **{k: v for k, v in hyper.items() if base.get(k) != v}})
+                    typed = "type" in hyper
+                    groups.append({"name": gname, **{k: v for k, v in hyper.items() if typed or base.get(k) != v}})
             patch["groups"] = groups
         self.session.patch(patch)
         self._sent = now

@@ -5,7 +5,6 @@ import Darwin
 #endif
 import Testing
 @testable import StepHTTP
-@testable import StepServer
 
 /// The deadline rules and the sweep without a server: when a connection is late, and that the
 /// sweep shuts the socket of a late connection once and leaves the others alone.

@@ -1,47 +1,53 @@
+import StepHTTP
 #if canImport(Glibc)
-@testable import StepHTTP
-import StepHTTPTesting
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 import StepJSON
-import StepServer
+import HTTPTypes
 
 /// A deliberately small HTTP/1.1 client over a raw socket, for tests that need control a
 /// URL session does not give: arbitrary bytes, bodies sent in pieces or chunk-encoded,
 /// lying `Content-Length`, and reading whatever comes back until the server closes.
 /// One request per connection (`Connection: close`).
-struct TestHTTPClient: Sendable {
-    var host = "127.0.0.1"
-    var port: Int
-    var timeoutSeconds = 15
+public struct TestHTTPClient: Sendable {
+    public var host = "127.0.0.1"
+    public var port: Int
+    public var timeoutSeconds = 15
     /// The local address to connect from (another loopback address such as 127.0.0.2 looks
     /// like another client to per-address limits); nil lets the system choose.
-    var sourceHost: String? = nil
+    public var sourceHost: String? = nil
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public init(host: String = "127.0.0.1", port: Int, timeoutSeconds: Int = 15, sourceHost: String? = nil) {
+        self.host = host
+        self.port = port
+        self.timeoutSeconds = timeoutSeconds
+        self.sourceHost = sourceHost
     }
 
-    struct Response: Sendable {
-        var status: Int
-        var reason: String
-        var headers: HTTPHeaders
-        var body: [UInt8]
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func json() throws -> JSONValue { try JSONParser.parse(body) }
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var reason: String
+        public var headers: HTTPFields
+        public var body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public func json() throws -> JSONValue { try JSONParser.parse(body) }
     }
 
     /// How the body goes on the wire.
-    enum BodyFraming: Sendable {
+    public enum BodyFraming: Sendable {
         /// `Content-Length` of the body, written in `pieces`-byte writes.
         case contentLength(pieces: Int)
         /// `Transfer-Encoding: chunked`, `size`-byte chunks.
         case chunked(size: Int)
     }
 
-    func request(_ method: String, _ target: String, headers: [(String, String)] = [],
+    public func request(_ method: String, _ target: String, headers: [(String, String)] = [],
                  body: [UInt8]? = nil, framing: BodyFraming = .contentLength(pieces: 64 * 1024)) throws -> Response {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
@@ -77,19 +83,19 @@ struct TestHTTPClient: Sendable {
     }
 
     /// Writes `bytes` as they are and returns everything the server sends until it closes.
-    func raw(_ bytes: [UInt8]) throws -> [UInt8] {
+    public func raw(_ bytes: [UInt8]) throws -> [UInt8] {
         let connection = try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds, sourceHost: sourceHost)
         defer { connection.close() }
         connection.send(bytes)
         return connection.readToEnd()
     }
 
-    func raw(_ text: String) throws -> [UInt8] { try raw(Array(text.utf8)) }
+    public func raw(_ text: String) throws -> [UInt8] { try raw(Array(text.utf8)) }
 
     /// Opens a connection the caller drives, for requests left half-sent on purpose.
-    func open() throws -> Connection { try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds, sourceHost: sourceHost) }
+    public func open() throws -> Connection { try Connection(host: host, port: port, timeoutSeconds: timeoutSeconds, sourceHost: sourceHost) }
 
-    static func parse(_ bytes: [UInt8]) throws -> Response {
+    public static func parse(_ bytes: [UInt8]) throws -> Response {
         guard let end = find([13, 10, 13, 10], in: bytes, from: 0) else {
             throw Failure(description: "no complete response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
         }
@@ -98,15 +104,19 @@ struct TestHTTPClient: Sendable {
         guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
             throw Failure(description: "bad status line \(lines[0])")
         }
-        var headers = HTTPHeaders()
+        var headers = HTTPFields()
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.add(String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: " "))
+            guard let name = HTTPField.Name(String(line[..<colon])) else {
+                throw Failure(description: "response field name \(line[..<colon]) is not a token")
+            }
+            headers.append(HTTPField(name: name,
+                                     value: String(line[line.index(after: colon)...]).trimmingCharacters(in: " ")))
         }
         var body = Array(bytes[(end + 4)...])
-        if headers["Transfer-Encoding"]?.lowercased() == "chunked" {
+        if headers[.transferEncoding]?.lowercased() == "chunked" {
             body = try dechunk(body)
-        } else if let n = headers["Content-Length"].flatMap({ Int($0) }) {
+        } else if let n = headers[.contentLength].flatMap({ Int($0) }) {
             guard body.count >= n else { throw Failure(description: "body truncated: \(body.count) of \(n)") }
             body = Array(body[..<n])
         }
@@ -114,7 +124,7 @@ struct TestHTTPClient: Sendable {
                         headers: headers, body: body)
     }
 
-    static func dechunk(_ bytes: [UInt8]) throws -> [UInt8] {
+    public static func dechunk(_ bytes: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         var i = 0
         while true {
@@ -129,7 +139,7 @@ struct TestHTTPClient: Sendable {
         }
     }
 
-    static func find(_ needle: [UInt8], in hay: [UInt8], from start: Int) -> Int? {
+    public static func find(_ needle: [UInt8], in hay: [UInt8], from start: Int) -> Int? {
         guard hay.count >= needle.count, start <= hay.count - needle.count else { return nil }
         for i in start...(hay.count - needle.count) where hay[i] == needle[0] {
             if Array(hay[i..<i + needle.count]) == needle { return i }
@@ -138,13 +148,13 @@ struct TestHTTPClient: Sendable {
     }
 
     /// One TCP connection with blocking I/O and receive/send time-outs.
-    final class Connection {
-        let fd: Int32
+    public final class Connection {
+        public let fd: Int32
         /// Whether `readToEnd` stopped because the server closed or reset the connection,
         /// rather than because the receive time-out passed.
-        private(set) var closedByPeer = false
+        public private(set) var closedByPeer = false
 
-        init(host: String, port: Int, timeoutSeconds: Int, sourceHost: String? = nil) throws {
+        public init(host: String, port: Int, timeoutSeconds: Int, sourceHost: String? = nil) throws {
             #if canImport(Glibc)
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             #else
@@ -190,7 +200,7 @@ struct TestHTTPClient: Sendable {
 
         /// Returns false once the peer has stopped reading (it may already have answered).
         @discardableResult
-        func send(_ bytes: [UInt8]) -> Bool {
+        public func send(_ bytes: [UInt8]) -> Bool {
             var offset = 0
             while offset < bytes.count {
                 let n = bytes[offset...].withUnsafeBytes { sysSend(fd, $0.baseAddress, $0.count) }
@@ -204,7 +214,7 @@ struct TestHTTPClient: Sendable {
         }
 
         /// Everything until the peer closes, the time-out passes, or the connection resets.
-        func readToEnd() -> [UInt8] {
+        public func readToEnd() -> [UInt8] {
             var out: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
@@ -217,7 +227,7 @@ struct TestHTTPClient: Sendable {
         }
 
         /// Whether the server has closed or reset the connection, without waiting.
-        func peerHasClosed() -> Bool {
+        public func peerHasClosed() -> Bool {
             var byte: UInt8 = 0
             let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
             if n == 0 { return true }
@@ -225,7 +235,7 @@ struct TestHTTPClient: Sendable {
         }
 
         /// One response off a kept-alive connection: its head, then `Content-Length` bytes.
-        func readResponse() throws -> Response {
+        public func readResponse() throws -> Response {
             var bytes: [UInt8] = []
             var byte: UInt8 = 0
             while TestHTTPClient.find([13, 10, 13, 10], in: bytes, from: max(0, bytes.count - 4)) == nil {
@@ -247,7 +257,7 @@ struct TestHTTPClient: Sendable {
             return try TestHTTPClient.parse(bytes + body)
         }
 
-        func close() { sysClose(fd) }
+        public func close() { sysClose(fd) }
     }
 }
 
