@@ -114,4 +114,22 @@ import Testing
         #expect(h["w"]!.map(\.bitPattern) == m["w"]!.map(\.bitPattern))
         #expect(h["v"]!.map(\.bitPattern) != m["v"]!.map(\.bitPattern), "q8 state moves AdamW off its float32 path")
     }
+
+    @Test("PATCH of state_dtype in a hybrid session converts the AdamW state, leaves Muon's float32, and refuses q8 for the Muon group")
+    func hybridPatch() throws {
+        let s = try Fixture.session(Self.hybrid("q8", muon: true))
+        let grads = ["v": (0..<5000).map { sin(Double($0)) }, "w": (0..<5120).map { cos(Double($0)) * 0.1 }]
+        _ = try s.step(grads: grads)
+        let momentum = s.capture().state.buffer("momentum_buffer")!.array
+        expectInvalid(field: "groups[0].state_dtype", mentioning: ["muon"]) {
+            _ = try s.patch(Fixture.json(#"{"groups": [{"name": "m", "type": "muon", "lr": 0.02, "state_dtype": "q8"}]}"#))
+        }
+        _ = try s.patch(Fixture.json(#"{"optimizer": {"state_dtype": "bf16"}}"#))
+        let layout = s.config.stateLayout
+        #expect(layout.role("exp_avg")!.pieces.map { $0?.dtype } == [.bf16, nil])
+        #expect(layout.role("momentum_buffer")!.pieces.map { $0?.dtype } == [nil, .f32])
+        #expect(s.capture().state.buffer("momentum_buffer")!.array == momentum)
+        _ = try s.step(grads: grads)
+        #expect(s.step == 2)
+    }
 }
