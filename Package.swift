@@ -86,7 +86,8 @@ let package = Package(
         // Conformance replayed through the HTTP API: in-process through the router, and over a
         // socket to a real server, in JSON and binary bodies.
         .target(name: "StepConformanceHTTP", dependencies: [
-            "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels", .product(name: "HTTPTypes", package: "swift-http-types"),
+            "StepConformance", "StepServer", "StepHTTP", "StepHTTPTesting", "StepHTTPClient", "StepJSON", "StepKernels", "StepTensors",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "stepd", dependencies: [
             "StepServer", "StepHTTP", "StepStore", "StepTensors", "StepCore", "StepConformance", "StepConformanceHTTP", "StepHTTPClient", "StepKernels",
@@ -104,15 +105,15 @@ let package = Package(
         ], path: "Fuzz/Harnesses"),
         // Test-only: the conformance cases' location and what every layer's tests check about
         // them besides passing (which cases may be "not yet", and that their reason is real).
-        .target(name: "StepConformanceTesting", dependencies: ["StepConformance", "StepCore", "StepJSON"],
+        .target(name: "StepConformanceTesting", dependencies: ["StepConformance", "StepCore", "StepJSON", "StepKernels"],
                 path: "Tests/StepConformanceTesting"),
         .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
         .testTarget(name: "StepJSONTests", dependencies: ["StepJSON"]),
-        .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON"]),
+        .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON", "StepKernels"]),
         // Test helpers (temporary directories, hand-built files) for the codec's and the store's tests.
         .target(name: "StepTensorsTesting", dependencies: ["StepTensors"], path: "Tests/StepTensorsTesting"),
         .testTarget(name: "StepTensorsTests", dependencies: ["StepTensors", "StepTensorsTesting"]),
-        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore"]),
+        .testTarget(name: "StepStoreTests", dependencies: ["StepStore", "StepTensors", "StepTensorsTesting", "StepCore", "StepKernels"]),
         .testTarget(name: "StepHTTPTests", dependencies: [
             "StepHTTP", "StepHTTPTesting", "StepJSON", .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),

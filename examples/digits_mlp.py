@@ -68,6 +68,8 @@ def main():
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--state-dtype", default="f32", choices=["f32", "bf16", "q8"],
+                    help="how stepd keeps the optimizer state (q8 applies to tensors of 4096+ elements)")
     ap.add_argument("--keep", action="store_true", help="keep the session on the server afterwards")
     args = ap.parse_args()
     started = time.monotonic()
@@ -93,7 +95,7 @@ def main():
     total = args.epochs * batches
     session = stepd.Session.create(
         args.url,
-        optimizer={"type": "adamw", "lr": args.lr, "betas": [0.9, 0.999], "weight_decay": 0.01},
+        optimizer={"type": "adamw", "lr": args.lr, "betas": [0.9, 0.999], "weight_decay": 0.01, "state_dtype": args.state_dtype},
         schedule={"type": "warmup_cosine", "warmup_steps": max(1, total // 20), "total_steps": total, "min_lr_ratio": 0.05},
         clip={"max_norm": 1.0},
         groups={"no_decay": {"weight_decay": 0.0}},
@@ -122,6 +124,7 @@ def main():
         print(f"steps={session.last_step} clipped={clipped} health={health.get('status')} "
               f"seconds={time.monotonic() - started:.1f}", flush=True)
         acc = accuracy(params, x_test, y_test)
+        print(f"train_loss={loss_and_grads(params, x_train, y_train)[0]:.5f}", flush=True)
     finally:
         if not args.keep:
             session.delete()

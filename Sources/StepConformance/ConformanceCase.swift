@@ -1,5 +1,6 @@
 import Foundation
 import StepCore
+import StepKernels
 import StepJSON
 
 /// One recorded torch.optim run from `shared/conformance/` (format in its README).
@@ -8,6 +9,8 @@ public struct ConformanceCase: Sendable {
         public var rtol: Double, atol: Double
         /// Closed-loop loss and grad norm, which follow the trajectory.
         public var lossRtol: Double?
+        /// 8-bit state: the fraction of codes that must equal the recording's.
+        public var codesMatch: Double?
         /// `|got - want| <= atol + rtol * |want|`
         public func accepts(_ got: Double, _ want: Double) -> Bool {
             if want.isNaN { return got.isNaN }
@@ -26,6 +29,9 @@ public struct ConformanceCase: Sendable {
         public var average: [String: [Double]]?
         /// Schedule-free's evaluation point x (`GET .../params?view=eval`).
         public var evalParams: [String: [Double]]?
+        /// 8-bit state after the step: per tensor, per state name, codes and absmax (nil for a
+        /// tensor the recording kept in float32, `"f32"` in the file).
+        public var state: [String: [String: QuantizedState]?]?
     }
 
     public struct Step: Sendable {
@@ -62,7 +68,8 @@ public struct ConformanceCase: Sendable {
         name = n
         if case .bool(let e)? = json["exact"] { exact = e } else { exact = false }
         var t = try JSONObjectReader(json["tolerance"] ?? [:], path: "tolerance")
-        tolerance = Tolerance(rtol: try t.double("rtol") ?? 0, atol: try t.double("atol") ?? 0, lossRtol: try t.double("loss_rtol"))
+        tolerance = Tolerance(rtol: try t.double("rtol") ?? 0, atol: try t.double("atol") ?? 0, lossRtol: try t.double("loss_rtol"),
+                              codesMatch: try t.double("codes_match"))
         guard let s = json["session"] else { throw JSONFieldError(field: "session", "is required") }
         session = s
         guard case .array(let rawSteps)? = json["steps"] else { throw JSONFieldError(field: "steps", "is required (an array)") }
@@ -74,7 +81,8 @@ public struct ConformanceCase: Sendable {
                                      loss: try r.double("loss"), skipped: try r.bool("skipped") ?? false,
                                      params: try ConformanceCase.tensors(r.value("params"), path: "\(path).expect.params") ?? [:],
                                      average: try ConformanceCase.tensors(r.value("average"), path: "\(path).expect.average"),
-                                     evalParams: try ConformanceCase.tensors(r.value("eval_params"), path: "\(path).expect.eval_params"))
+                                     evalParams: try ConformanceCase.tensors(r.value("eval_params"), path: "\(path).expect.eval_params"),
+                                     state: try ConformanceCase.quantizedState(r.value("state"), path: "\(path).expect.state"))
             var index = i
             if case .number(let x)? = raw["index"] { index = Int(x) }
             return Step(index: index, grads: try ConformanceCase.tensors(raw["grads"], path: "\(path).grads"), expect: expect)
@@ -95,7 +103,7 @@ public struct ConformanceCase: Sendable {
             if case .string(let type)? = o["type"], Optimizers.named(type) == nil {
                 return "optimizer \"\(type)\" does not exist yet"
             }
-            if let d = o["state_dtype"], d != .string("f32") {
+            if let d = o["state_dtype"], !StateDType.allCases.contains(where: { d == .string($0.rawValue) }) {
                 return "optimizer state_dtype \(d.preview) does not exist yet"
             }
         }
@@ -107,6 +115,32 @@ public struct ConformanceCase: Sendable {
             }
         }
         return nil
+    }
+
+    /// `expect.state`: per tensor `"f32"`, or `{"<state>_codes": [...], "<state>_absmax": [...]}`.
+    static func quantizedState(_ value: JSONValue?, path: String) throws -> [String: [String: QuantizedState]?]? {
+        guard let value else { return nil }
+        guard case .object(let o) = value else { throw JSONFieldError(field: path, "expected an object of tensors") }
+        var out: [String: [String: QuantizedState]?] = [:]
+        for (tensor, v) in o.pairs {
+            if v == .string("f32") {
+                out[tensor] = .some(nil)
+                continue
+            }
+            guard case .object(let parts) = v else { throw JSONFieldError(field: "\(path).\(tensor)", "expected \"f32\" or an object") }
+            var roles: [String: QuantizedState] = [:]
+            for (key, _) in parts.pairs where key.hasSuffix("_codes") {
+                let role = String(key.dropLast("_codes".count))
+                let numbers = try tensors(.object(JSONObject([("codes", parts[key] ?? .null), ("absmax", parts["\(role)_absmax"] ?? .null)])),
+                                          path: "\(path).\(tensor).\(role)") ?? [:]
+                guard let codes = numbers["codes"], let absmax = numbers["absmax"] else {
+                    throw JSONFieldError(field: "\(path).\(tensor).\(role)_absmax", "is required next to \(key)")
+                }
+                roles[role] = QuantizedState(codes: codes.map { UInt8(clamping: Int($0)) }, absmax: absmax.map { Float($0) })
+            }
+            out[tensor] = roles
+        }
+        return out
     }
 
     static func tensors(_ value: JSONValue?, path: String) throws -> [String: [Double]]? {

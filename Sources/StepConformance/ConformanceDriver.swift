@@ -12,8 +12,21 @@ public protocol ConformanceDriver {
     mutating func params() throws -> [String: [Float]]
     /// One of the optimizer's views of the parameters (`average`, `eval`) by name.
     mutating func params(view: String) throws -> [String: [Float]]
+    /// The 8-bit state of every tensor: per tensor, per state name (exp_avg, ...), its codes
+    /// and absmax; nil for a tensor whose state is not q8.
+    mutating func quantizedState() throws -> [String: [String: QuantizedState]?]
     /// Removes what `create` made (a no-op where nothing outlives the driver).
     mutating func finish() throws
+}
+
+/// One tensor's q8 state: a code per element and an absmax per 256-element block.
+public struct QuantizedState: Sendable, Equatable {
+    public var codes: [UInt8]
+    public var absmax: [Float]
+    public init(codes: [UInt8], absmax: [Float]) {
+        self.codes = codes
+        self.absmax = absmax
+    }
 }
 
 public struct ConformanceStepReport: Sendable {

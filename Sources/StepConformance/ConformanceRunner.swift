@@ -48,6 +48,9 @@ public enum ConformanceRunner {
                     if let want = s.expect.evalParams {
                         compareTensors(c, "step \(s.index): eval_params", want, try driver.params(view: "eval"), &result)
                     }
+                    if let want = s.expect.state {
+                        compareState(c, "step \(s.index): state", want, try driver.quantizedState(), &result)
+                    }
                 }
             }
         } catch {
@@ -143,6 +146,41 @@ public enum ConformanceRunner {
             } else if let i = differingBits {
                 let w = Float(want[i])
                 result.failures.append("\(what).\(name): EXACT case differs from torch's bits in \(differing) of \(want.count) elements; first [\(i)] is \(have[i]) (0x\(String(have[i].bitPattern, radix: 16))), torch has \(w) (0x\(String(w.bitPattern, radix: 16)))")
+            }
+        }
+    }
+}
+
+extension ConformanceRunner {
+    /// One check per tensor: kept in float32 where the recording kept it so, otherwise per state
+    /// the same number of codes and blocks, at least `codes_match` of the codes equal, and each
+    /// absmax within the parameters' tolerance.
+    static func compareState(_ c: ConformanceCase, _ what: String, _ wanted: [String: [String: QuantizedState]?],
+                             _ got: [String: [String: QuantizedState]?], _ result: inout ConformanceResult) {
+        for (tensor, want) in wanted.sorted(by: { $0.key < $1.key }) {
+            result.checks += 1
+            let have = got[tensor] ?? nil
+            guard let want else {
+                if have != nil { result.failures.append("\(what).\(tensor): is q8, the recording kept it in float32") }
+                continue
+            }
+            guard let have else {
+                result.failures.append("\(what).\(tensor): is not q8, the recording has its codes")
+                continue
+            }
+            for (role, w) in want.sorted(by: { $0.key < $1.key }) {
+                guard let h = have[role], h.codes.count == w.codes.count, h.absmax.count == w.absmax.count else {
+                    result.failures.append("\(what).\(tensor).\(role): missing, or not \(w.codes.count) codes and \(w.absmax.count) blocks")
+                    continue
+                }
+                let same = zip(h.codes, w.codes).count { $0 == $1 }
+                let fraction = Double(same) / Double(max(1, w.codes.count))
+                if fraction < (c.tolerance.codesMatch ?? 1) {
+                    result.failures.append("\(what).\(tensor).\(role): \(same) of \(w.codes.count) codes match the recording (\(fraction)), fewer than \(c.tolerance.codesMatch ?? 1)")
+                }
+                if let i = w.absmax.indices.first(where: { !c.tolerance.accepts(Double(h.absmax[$0]), Double(w.absmax[$0])) }) {
+                    result.failures.append("\(what).\(tensor).\(role): absmax[\(i)] is \(h.absmax[i]), expected \(w.absmax[i])")
+                }
             }
         }
     }

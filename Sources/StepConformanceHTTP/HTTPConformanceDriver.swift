@@ -3,6 +3,7 @@ import StepHTTPTesting
 import StepConformance
 import StepHTTPClient
 import StepJSON
+import StepTensors
 
 /// Replays conformance cases through the HTTP API, as a training client would: create with
 /// `POST /v1/sessions`, `POST .../steps` with gradients, `GET .../params` (and `?view=`) after
@@ -111,6 +112,54 @@ public struct HTTPConformanceDriver: ConformanceDriver {
             }
             return out
         }
+    }
+
+    /// From the checkpoint (`GET .../checkpoint`, safetensors): q8 state is there as
+    /// bitsandbytes names it, `state.<tensor>.state<k>` and `absmax<k>`, the k-th of the states
+    /// `__metadata__.state_names` lists.
+    public mutating func quantizedState() throws -> [String: [String: QuantizedState]?] {
+        let target = "/v1/sessions/\(id)/checkpoint"
+        let r = try transport.request("GET", target, headers: [], body: nil)
+        guard r.status == 200 else { throw ConformanceError("GET \(target): \(r.status) \(r.text)") }
+        let file = try SafetensorsFile(bytes: r.body, name: target)
+        // State names per optimizer type; a tensor's type is its group's (or the session's).
+        var names: [String: [String]] = [:]
+        if let text = file.metadata["state_names"], case .object(let byType) = try JSONParser.parse(text) {
+            for (type, list) in byType.pairs {
+                if case .array(let items) = list { names[type] = items.compactMap { if case .string(let s) = $0 { s } else { nil } } }
+            }
+        }
+        func string(_ v: JSONValue?) -> String? { if case .string(let s)? = v { s } else { nil } }
+        var typeOf: [String: String] = [:]
+        if let text = file.metadata["config"] {
+            let config = try JSONParser.parse(text)
+            let session = string(config["optimizer"]?["type"]) ?? ""
+            var groupType: [String: String] = [:]
+            if case .array(let groups)? = config["groups"] {
+                for g in groups {
+                    if let name = string(g["name"]) { groupType[name] = string(g["type"]) ?? session }
+                }
+            }
+            if case .array(let params)? = config["params"] {
+                for p in params {
+                    guard let name = string(p["name"]) else { continue }
+                    typeOf[name] = string(p["group"]).flatMap { groupType[$0] } ?? session
+                }
+            }
+        }
+        var out: [String: [String: QuantizedState]?] = [:]
+        for t in order {
+            var found: [String: QuantizedState] = [:]
+            for (k, role) in (names[typeOf[t.name] ?? ""] ?? []).enumerated() {
+                guard let codes = file.tensor(named: "state.\(t.name).state\(k + 1)"),
+                      let absmax = file.tensor(named: "state.\(t.name).absmax\(k + 1)") else { continue }
+                var codeBytes = [UInt8](repeating: 0, count: codes.byteCount)
+                try codeBytes.withUnsafeMutableBytes { try file.copyBytes(of: codes, into: $0) }
+                found[role] = QuantizedState(codes: codeBytes, absmax: try file.floats(absmax.name))
+            }
+            out[t.name] = found.isEmpty ? .some(nil) : found
+        }
+        return out
     }
 
     public mutating func finish() throws {

@@ -1,4 +1,5 @@
 import StepJSON
+import StepKernels
 
 /// `"optimizer": {"type": "adamw", "lr": ..., ...}`: which optimizer, and its own
 /// hyperparameters (group 0's). Every value is validated on the way in, so a bad `betas` is
@@ -6,10 +7,14 @@ import StepJSON
 public struct OptimizerConfig: Sendable {
     public var kind: any OptimizerDescriptor.Type
     public var hyper: any OptimizerHyperparameters
+    /// `"state_dtype"`: how the optimizer state is stored (group 0's, and every group's that
+    /// does not set its own).
+    public var stateDType: StateDType
 
-    public init(kind: any OptimizerDescriptor.Type, hyper: any OptimizerHyperparameters) {
+    public init(kind: any OptimizerDescriptor.Type, hyper: any OptimizerHyperparameters, stateDType: StateDType = .f32) {
         self.kind = kind
         self.hyper = hyper
+        self.stateDType = stateDType
     }
 
     public var type: String { kind.type }
@@ -24,9 +29,10 @@ public struct OptimizerConfig: Sendable {
         guard let kind = Optimizers.named(type) else {
             throw JSONFieldError(field: r.field("type"), "unknown optimizer \"\(type)\"; \(expected)")
         }
+        let stateDType = try readStateDType(&r, kind: kind, default: .f32)
         let hyper = try kind.read(&r, over: kind.defaults)
         try r.finish()
-        return OptimizerConfig(kind: kind, hyper: hyper)
+        return OptimizerConfig(kind: kind, hyper: hyper, stateDType: stateDType)
     }
 
     /// Hyperparameters of a group: the optimizer's, with the group's keys read over them.
@@ -34,9 +40,22 @@ public struct OptimizerConfig: Sendable {
         try kind.read(&r, over: hyper)
     }
 
+    /// `state_dtype` of `r` (`base` when absent), checked against what the optimizer can keep.
+    static func readStateDType(_ r: inout JSONObjectReader, kind: any OptimizerDescriptor.Type,
+                               default base: StateDType) throws(JSONFieldError) -> StateDType {
+        guard let text = try r.string("state_dtype") else { return base }
+        let allowed = kind.stateDTypes
+        guard let d = StateDType(rawValue: text), allowed.contains(d) else {
+            let known = StateDType(rawValue: text) != nil ? "optimizer \"\(kind.type)\" keeps its state" : "expected"
+            throw JSONFieldError(field: r.field("state_dtype"), "\"\(text.prefix(40))\": \(known) in one of \(allowed.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        }
+        return d
+    }
+
     public var json: JSONValue {
         var o = JSONObject([("type", .string(kind.type))])
         for (k, v) in kind.json(hyper).pairs { o[k] = v }
+        if stateDType != .f32 { o["state_dtype"] = .string(stateDType.rawValue) }
         return .object(o)
     }
 }

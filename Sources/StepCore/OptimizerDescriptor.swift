@@ -18,23 +18,28 @@ extension OptimizerHyperparameters {
 }
 
 /// One optimizer state tensor: torch's state name (what a checkpoint calls it), when a
-/// configuration needs it, the value it starts at, and its shape for a parameter of a given
-/// shape (the parameter's own, unless it is kept per row or column, as Adafactor's; nil where a
-/// parameter of that shape does not keep it). Its position in a descriptor's `stateTensors` is
-/// its slot in the kernel's `LaneBuffers` (or a tensor rule's `TensorBuffers`).
+/// configuration needs it, the value it starts at, its shape for a parameter of a given shape
+/// (the parameter's own, unless it is kept per row or column, as Adafactor's; nil where a
+/// parameter of that shape does not keep it), and the 8-bit map it is kept in under
+/// `state_dtype: "q8"` (`.signed` for moments, `.unsigned` for state that is never negative,
+/// as bitsandbytes' qmap1 and qmap2; nil where 8 bits would change the method, such as a copy
+/// of the parameters). Its position in a descriptor's `stateTensors` is its slot in the
+/// kernel's `LaneBuffers` (or a tensor rule's `TensorBuffers`).
 public struct StateTensor<H: OptimizerHyperparameters>: Sendable {
     public let name: String
     let isUsed: @Sendable (H) -> Bool
     let initial: @Sendable (H) -> Float
     let shape: @Sendable ([Int]) -> [Int]?
+    public let map: QuantizationMap?
 
     public init(_ name: String, usedWhen isUsed: @escaping @Sendable (H) -> Bool = { _ in true },
                 initial: @escaping @Sendable (H) -> Float = { _ in 0 },
-                shape: @escaping @Sendable ([Int]) -> [Int]? = { $0 }) {
+                shape: @escaping @Sendable ([Int]) -> [Int]? = { $0 }, map: QuantizationMap? = nil) {
         self.name = name
         self.isUsed = isUsed
         self.initial = initial
         self.shape = shape
+        self.map = map
     }
 
     /// Whether it holds one number per parameter element.
@@ -75,6 +80,10 @@ public protocol OptimizerDescriptor: Sendable {
     static var scalars: [GroupScalar] { get }
     /// Extra read-only views of the parameters, `GET .../params?view=NAME`.
     static var views: [String] { get }
+    /// The `state_dtype`s its update can keep state in: a lane optimizer's loop widens and
+    /// narrows any of them (q8 when every state tensor names a map); a tensor rule reads its
+    /// state as float32 arrays, so it keeps f32 only.
+    static var stateDTypes: [StateDType] { get }
     /// Whether it lands on the reference's float32 results bit for bit (it takes no square root,
     /// which torch does not round correctly, and performs the reference's operations in order).
     static var bitExact: Bool { get }
@@ -99,12 +108,18 @@ public protocol LaneOptimizer: OptimizerDescriptor {
 }
 
 extension LaneOptimizer {
+    /// f32 and bf16, and q8 when every state tensor names a map.
+    public static var stateDTypes: [StateDType] {
+        stateTensors.allSatisfy { $0.map != nil } ? [.f32, .bf16, .q8] : [.f32, .bf16]
+    }
+
     public static func update(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate {
         .lanes(rule(h, lr: lr, step: step, scalars: &scalars))
     }
 }
 
 extension OptimizerDescriptor {
+    public static var stateDTypes: [StateDType] { [.f32] }
     public static func problem(shape: [Int]) -> String? { nil }
     public static var scalars: [GroupScalar] { [] }
     public static var views: [String] { [] }

@@ -2,51 +2,103 @@ import StepJSON
 import StepKernels
 
 /// The master parameters and optimizer state of a session: one aligned buffer per state tensor
-/// (by torch's state name), each covering every tensor in declared order, and the optimizer's
-/// per-group scalars.
+/// (by torch's state name), holding the pieces `layout` places in it (float32, bfloat16, or q8
+/// codes and absmax, per tensor), and the optimizer's per-group scalars.
 public final class OptimizerState: @unchecked Sendable {
     public let params: AlignedBuffer
+    /// Each holds its role's `byteCount` bytes (an AlignedBuffer of floats rounded up).
     public private(set) var roles: [(name: String, buffer: AlignedBuffer)]
+    public private(set) var layout: StateLayout
     /// By group name, the values of the optimizer's `scalars`; a group without an entry has not
     /// stepped yet (its scalars are at their start values).
     public var scalars: [String: [Double]]
 
     init(config: SessionConfig, inits: [ParamInit]) {
-        let layout = config.layout
-        params = AlignedBuffer(count: layout.count)
-        for (t, i) in zip(layout.tensors, inits) {
+        let tensors = config.layout
+        params = AlignedBuffer(count: tensors.count)
+        for (t, i) in zip(tensors.tensors, inits) {
             i.fill(UnsafeMutableBufferPointer(start: params.pointer + t.offset, count: t.count))
         }
-        roles = config.stateNames.map { name in
-            let role = config.stateLayout.role(name)!
-            let buffer = AlignedBuffer(count: role.count)
-            for (t, piece) in zip(layout.tensors, role.pieces) {
-                guard let piece else { continue }
+        let layout = config.stateLayout
+        self.layout = layout
+        roles = layout.used.map { name in
+            let role = layout.role(name)!
+            let buffer = OptimizerState.buffer(role)
+            for (i, t) in tensors.tensors.enumerated() {
+                guard let piece = role.pieces[i] else { continue }
                 let group = config.groups[t.group]
-                (buffer.pointer + piece.offset).update(repeating: group.kind.initialValue(of: name, group.hyper), count: piece.count)
+                StateEncoding.fill(group.kind.initialValue(of: name, group.hyper), count: piece.count, as: piece.dtype,
+                                   into: role.bytes(buffer, tensor: i)!, absmax: role.absmax(buffer, tensor: i), map: role.map)
             }
             return (name, buffer)
         }
         scalars = [:]
     }
 
-    /// Restores from captured buffers (a snapshot or checkpoint).
-    public init(params: AlignedBuffer, roles: [(name: String, buffer: AlignedBuffer)], scalars: [String: [Double]] = [:]) {
+    /// Restores from captured buffers (a snapshot or checkpoint) laid out as `layout`.
+    public init(params: AlignedBuffer, roles: [(name: String, buffer: AlignedBuffer)], layout: StateLayout, scalars: [String: [Double]] = [:]) {
         self.params = params
         self.roles = roles
+        self.layout = layout
         self.scalars = scalars
     }
 
-    subscript(name: String) -> UnsafeMutablePointer<Float>? {
-        roles.first(where: { $0.name == name })?.buffer.pointer
+    /// A buffer for `role`, its bytes uninitialized.
+    public static func buffer(_ role: StateLayout.Role) -> AlignedBuffer {
+        AlignedBuffer(uninitializedCount: (role.byteCount + 3) / 4)
     }
 
     public func buffer(_ name: String) -> AlignedBuffer? { roles.first(where: { $0.name == name })?.buffer }
 
+    /// Elements `range` (relative to its first) of tensor `tensor`'s state `name`, as float32.
+    /// False if that tensor keeps no such state.
+    public func read(_ name: String, tensor: Int, range: Range<Int>, into out: UnsafeMutablePointer<Float>) -> Bool {
+        guard let buffer = buffer(name), let role = layout.role(name), let bytes = role.bytes(buffer, tensor: tensor) else { return false }
+        StateEncoding.decode(bytes, as: role.pieces[tensor]!.dtype, absmax: role.absmax(buffer, tensor: tensor),
+                             map: role.map, range: range, into: out)
+        return true
+    }
+
+    /// The lane buffers of `run`, its group's state in the kernel's slots (`names` in slot order).
+    func laneBuffers(_ run: StateLayout.Run, grads: UnsafePointer<Float>, slots names: [String]) -> LaneBuffers {
+        LaneBuffers(params: params.pointer, grads: grads, state: names.map { name in
+            guard let buffer = buffer(name), let role = layout.role(name) else { return nil }
+            return run.slot(role, in: buffer)
+        }, dtype: run.dtype, blockOrigin: run.range.lowerBound)
+    }
+
+    /// Tensor `tensor`'s float32 state in a tensor rule's slots (`names` in slot order).
+    func tensorState(_ tensor: Int, slots names: [String]) -> [UnsafeMutablePointer<Float>?] {
+        names.map { name in
+            guard let buffer = buffer(name), let role = layout.role(name) else { return nil }
+            return role.floats(buffer, tensor: tensor)
+        }
+    }
+
+    /// Re-stores every state buffer as `next` lays it out (a PATCH of `state_dtype`; the roles'
+    /// shapes are the same): each piece read as float32 and written back rounded or quantized.
+    func convert(to next: StateLayout) {
+        guard next != layout else { return }
+        roles = roles.map { name, old in
+            let from = layout.role(name)!, to = next.role(name)!
+            let new = OptimizerState.buffer(to)
+            for (i, (a, b)) in zip(from.pieces, to.pieces).enumerated() {
+                guard let a, let b else { continue }
+                let values = UnsafeMutablePointer<Float>.allocate(capacity: max(1, a.count))
+                defer { values.deallocate() }
+                StateEncoding.decode(from.bytes(old, tensor: i)!, as: a.dtype, absmax: from.absmax(old, tensor: i), map: from.map,
+                                     range: 0..<a.count, into: values)
+                StateEncoding.encode(values, count: b.count, as: b.dtype, into: to.bytes(new, tensor: i)!,
+                                     absmax: to.absmax(new, tensor: i), map: to.map)
+            }
+            return (name, new)
+        }
+        layout = next
+    }
 
     /// A deep copy: what a snapshot takes under the session lock before writing to disk unlocked.
     public func copy() -> OptimizerState {
-        OptimizerState(params: params.copy(), roles: roles.map { ($0.name, $0.buffer.copy()) }, scalars: scalars)
+        OptimizerState(params: params.copy(), roles: roles.map { ($0.name, $0.buffer.copy()) }, layout: layout, scalars: scalars)
     }
 
     /// Bytes of parameters plus state.
@@ -82,4 +134,9 @@ public final class OptimizerState: @unchecked Sendable {
 extension OptimizerDescriptor {
     /// State names in kernel slot order.
     public static var slotNames: [String] { stateTensors.map(\.name) }
+
+    /// The q8 map state `name` is kept in (`.signed` where it names none).
+    public static func map(of name: String) -> QuantizationMap {
+        stateTensors.first { $0.name == name }?.map ?? .signed
+    }
 }

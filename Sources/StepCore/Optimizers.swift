@@ -1,3 +1,5 @@
+import StepKernels
+
 /// The optimizer catalogue: every optimizer a config's `"type"` can name. Adding one is its
 /// descriptor file (and its lane kernel) plus one entry here; the README's optimizer table is
 /// checked against this list by a test.
@@ -21,13 +23,14 @@ extension Optimizers {
     /// so the two cannot drift apart: `stepd optimizers` prints it, and a test compares.
     public static var markdownTable: String {
         var lines = [
-            "| type | fields (defaults) | state B/param | views | reference | matches the reference |",
-            "|---|---|---|---|---|---|",
+            "| type | fields (defaults) | state B/param | state_dtype | views | reference | matches the reference |",
+            "|---|---|---|---|---|---|---|",
         ]
         for kind in all {
             let fields = kind.json(kind.defaults).pairs.map { "`\($0.key)`=\($0.value.text)" }.joined(separator: ", ")
             let views = kind.views.isEmpty ? "" : kind.views.map { "`\($0)`" }.joined(separator: ", ")
-            lines.append("| `\(kind.type)` | \(fields) | \(kind.stateSummary) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (\(kind.inexactBecause))") |")
+            let dtypes = kind.stateDTypes.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+            lines.append("| `\(kind.type)` | \(fields) | \(kind.stateSummary) | \(dtypes) | \(views) | \(kind.reference) | \(kind.bitExact ? "bit for bit" : "within tolerance (\(kind.inexactBecause))") |")
         }
         return lines.joined(separator: "\n")
     }
@@ -37,7 +40,7 @@ extension OptimizerDescriptor {
     /// The table's state column: bytes per parameter, and the names. State kept per row and
     /// column (Adafactor's) is next to nothing for a matrix, so it is described, not counted.
     static var stateSummary: String {
-        let elementwise = stateTensors.allSatisfy { $0.shape([7, 5]) == [7, 5] && $0.shape([7]) == [7] }
+        let elementwise = stateTensors.allSatisfy(\.isElementwise)
         guard elementwise else {
             let matrix = slotNames.filter { stateShape($0, for: [7, 5]) != nil }, vector = slotNames.filter { stateShape($0, for: [7]) != nil }
             return "matrices (rank >= 2) ~0: \(matrix.joined(separator: ", ")) (per row and per column); vectors 4: \(vector.joined(separator: ", "))"

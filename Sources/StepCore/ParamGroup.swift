@@ -1,4 +1,5 @@
 import StepJSON
+import StepKernels
 
 /// A named set of hyperparameter overrides (torch's param_groups), e.g. `no_decay` with
 /// `weight_decay: 0` for biases, norms and embeddings. Group 0 is the optimizer itself. A group
@@ -13,4 +14,6 @@ public struct ParamGroup: Sendable {
     public let kind: any OptimizerDescriptor.Type
     /// Of `kind`'s `Hyperparameters` type.
     public let hyper: any OptimizerHyperparameters
+    /// The group's `state_dtype`, or the optimizer's.
+    public let stateDType: StateDType
 }

@@ -61,10 +61,16 @@ public final class Session: @unchecked Sendable {
         guard image.state.params.count == n else {
             throw .invalid(field: "params", detail: "parameter buffer has \(image.state.params.count) values, the config declares \(n)")
         }
+        let stateLayout = config.stateLayout
+        guard image.state.layout == stateLayout else {
+            throw .invalid(field: "state", detail: "the optimizer state is not laid out as the config's state_dtype says")
+        }
         for role in config.stateNames {
-            let count = config.stateLayout.role(role)!.count
+            let bytes = stateLayout.role(role)!.byteCount
             guard let b = image.state.buffer(role) else { throw .invalid(field: "state", detail: "missing optimizer state \"\(role)\"") }
-            guard b.count == count else { throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.count) values, expected \(count)") }
+            guard b.byteCount >= bytes else {
+                throw .invalid(field: "state", detail: "state \"\(role)\" has \(b.byteCount) bytes, expected \(bytes)")
+            }
         }
         for (group, values) in image.state.scalars {
             let scalarCount = config.groups.first(where: { $0.name == group })?.kind.scalars.count
@@ -454,44 +460,26 @@ public final class Session: @unchecked Sendable {
     /// order whatever the thread count.
     private func update(_ grads: UnsafePointer<Float>, rules: [OptimizerUpdate], scales: [Float], config: SessionConfig) -> UpdateStats {
         let layout = config.layout
-        // Each group's state buffers in its optimizer's slot order, from the first tensor of a
-        // run of its tensors: a run's pieces are consecutive in every role it keeps.
-        let roles = config.groups.map { g in g.kind.slotNames.map { name in config.stateLayout.role(name).flatMap { role in state[name].map { (role, $0) } } } }
-        var laneSegments: [(range: Range<Int>, group: Int, state: [UnsafeMutablePointer<Float>?])] = []
-        var tensorWork: [(index: Int, rule: TensorRule)] = []
-        var i = 0
-        for seg in layout.segments {
-            while layout.tensors[i].offset < seg.range.lowerBound || layout.tensors[i].count == 0 { i += 1 }
-            switch rules[seg.group] {
-            case .lanes:
-                let first = i
-                laneSegments.append((seg.range, seg.group, roles[seg.group].map { slot in
-                    slot.flatMap { role, buffer in role.pieces[first].map { buffer + $0.offset } }
-                }))
-            case .tensor(let rule):
-                var k = i
-                while k < layout.tensors.count, layout.tensors[k].offset < seg.range.upperBound {
-                    if layout.tensors[k].count > 0 { tensorWork.append((k, rule)) }
-                    k += 1
-                }
+        var lanes: [(run: StateLayout.Run, rule: LaneRule, buffers: LaneBuffers)] = []
+        for run in state.layout.runs {
+            if case .lanes(let rule) = rules[run.group] {
+                lanes.append((run, rule, state.laneBuffers(run, grads: grads, slots: config.groups[run.group].kind.slotNames)))
             }
         }
-        var total = laneUpdate(grads, rules: rules, scales: scales, segments: laneSegments, count: layout.count)
-        for (i, rule) in tensorWork {
-            let t = layout.tensors[i]
+        var total = laneUpdate(lanes, scales: scales, count: layout.count)
+        for (i, t) in layout.tensors.enumerated() where t.count > 0 {
+            guard case .tensor(let rule) = rules[t.group] else { continue }
             let buffers = TensorBuffers(params: state.params.pointer + t.offset, grads: grads + t.offset, shape: t.shape,
-                                        state: roles[t.group].map { slot in slot.flatMap { role, buffer in role.pieces[i].map { buffer + $0.offset } } })
+                                        state: state.tensorState(i, slots: config.groups[t.group].kind.slotNames))
             total = total + rule.update(buffers, gradScale: scales[t.group], parallel: parallel)
         }
         return total
     }
 
-    /// The elementwise part: `segments` are runs of one group's tensors, with the group's state
-    /// slots pointing at the run's first element.
-    private func laneUpdate(_ grads: UnsafePointer<Float>, rules: [OptimizerUpdate], scales: [Float],
-                            segments: [(range: Range<Int>, group: Int, state: [UnsafeMutablePointer<Float>?])], count n: Int) -> UpdateStats {
-        guard !segments.isEmpty else { return UpdateStats() }
-        let params = state.params.pointer
+    /// The elementwise part, over the state layout's runs of lane groups.
+    private func laneUpdate(_ runs: [(run: StateLayout.Run, rule: LaneRule, buffers: LaneBuffers)], scales: [Float],
+                            count n: Int) -> UpdateStats {
+        guard !runs.isEmpty else { return UpdateStats() }
         let chunk = GradientNorm.chunk
         let chunks = (n + chunk - 1) / chunk
         return withUnsafeTemporaryAllocation(of: UpdateStats.self, capacity: max(chunks, 1)) { partial in
@@ -499,21 +487,17 @@ public final class Session: @unchecked Sendable {
             parallel.forEachItem(count: chunks) { c in
                 let lo = c * chunk, hi = min(n, lo + chunk)
                 var s = UpdateStats()
-                // First segment that ends after lo.
-                var a = 0, b = segments.count
+                // First run that ends after lo.
+                var a = 0, b = runs.count
                 while a < b {
                     let m = (a + b) / 2
-                    if segments[m].range.upperBound <= lo { a = m + 1 } else { b = m }
+                    if runs[m].run.range.upperBound <= lo { a = m + 1 } else { b = m }
                 }
                 var k = a
-                while k < segments.count, segments[k].range.lowerBound < hi {
-                    let seg = segments[k]
-                    let r = max(lo, seg.range.lowerBound)..<min(hi, seg.range.upperBound)
-                    if case .lanes(let rule) = rules[seg.group] {
-                        let into = r.lowerBound - seg.range.lowerBound
-                        let buffers = LaneBuffers(params: params + r.lowerBound, grads: grads + r.lowerBound,
-                                                  state: seg.state.map { $0.map { $0 + into } })
-                        s = s + rule.update(buffers, gradScale: scales[seg.group], range: 0..<r.count)
+                while k < runs.count, runs[k].run.range.lowerBound < hi {
+                    let (run, rule, buffers) = runs[k]
+                    if let r = run.part(of: lo..<hi) {
+                        s = s + rule.update(buffers, gradScale: scales[run.group], range: r)
                     }
                     k += 1
                 }
@@ -573,20 +557,26 @@ public final class Session: @unchecked Sendable {
             out.update(from: state.params.pointer + range.lowerBound, count: range.count)
             return
         }
-        let state = self.state, group = _config.groups[t.group]
-        guard group.kind.views.contains(view) else {
+        let state = self.state, group = _config.groups[t.group], kind = group.kind
+        guard kind.views.contains(view) else {
             out.update(from: state.params.pointer + range.lowerBound, count: range.count)
             return
         }
-        // Pointers to this tensor's own elements: a state role holds only the pieces of the
-        // tensors whose optimizer keeps it, so its offsets are not the parameters'.
-        let index = _config.layout.tensors.firstIndex { $0.name == t.name }!
-        let stateLayout = _config.stateLayout
-        group.kind.fillView(view, group.hyper, step: _step, params: state.params.pointer + t.offset,
-                            state: { name in
-                                guard let base = state[name], let piece = stateLayout.role(name)?.pieces[index] else { return nil }
-                                return UnsafePointer(base + piece.offset)
-                            }, range: floats, into: out)
+        let tensor = _config.layout.tensors.firstIndex { $0.offset == t.offset && $0.name == t.name }!
+        // The view sees this tensor's own elements: its parameters, and its state widened to
+        // float32 (a role may be kept in another dtype, and holds only the pieces of the
+        // tensors whose optimizer keeps it, so its offsets are not the parameters').
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, floats.count * kind.slotNames.count)) { tmp in
+            var widened: [String: UnsafePointer<Float>] = [:]
+            for (k, name) in kind.slotNames.enumerated() {
+                let at = tmp.baseAddress! + k * floats.count
+                if state.read(name, tensor: tensor, range: floats, into: at) {
+                    widened[name] = UnsafePointer(at - floats.lowerBound)
+                }
+            }
+            kind.fillView(view, group.hyper, step: _step, params: state.params.pointer + t.offset,
+                          state: { widened[$0] }, range: floats, into: out)
+        }
     }
 
     /// Copies `buffer.count` bytes (or fewer at the end) at `offset` of the concatenation of
@@ -678,6 +668,7 @@ public final class Session: @unchecked Sendable {
             throw .invalid(field: "optimizer", detail: "the change needs optimizer state \"\(role)\" this session was not created with; set it at creation")
         }
         if next.historyCapacity != history.capacity { history = history.resized(to: next.historyCapacity) }
+        state.convert(to: next.stateLayout)
         _config = next
         _version &+= 1
         return next
@@ -756,7 +747,7 @@ public final class Session: @unchecked Sendable {
     /// session's own buffers (the small parts are copies).
     func liveImageLocked(historyTail: Int) -> SessionImage {
         SessionImage(id: id, config: _config, step: _step,
-                     state: OptimizerState(params: state.params, roles: state.roles, scalars: state.scalars),
+                     state: OptimizerState(params: state.params, roles: state.roles, layout: state.layout, scalars: state.scalars),
                      history: history.last(historyTail), version: _version, pending: pending?.live, tenant: tenant)
     }
 

@@ -1,4 +1,5 @@
 import StepJSON
+import StepKernels
 
 /// What to do with a gradient holding NaN or Inf.
 public enum NonFinitePolicy: String, Sendable, CaseIterable {
@@ -87,7 +88,7 @@ public struct SessionConfig: Sendable {
             try c.finish()
         }
 
-        var groups = [ParamGroup(name: "default", overrides: JSONObject(), kind: optimizer.kind, hyper: optimizer.hyper)]
+        var groups = [ParamGroup(name: "default", overrides: JSONObject(), kind: optimizer.kind, hyper: optimizer.hyper, stateDType: optimizer.stateDType)]
         for (i, g) in (try r.array("groups") ?? []).enumerated() {
             var gr = try JSONObjectReader(g, path: "groups[\(i)]")
             let name = try gr.string("name") ?? ""
@@ -97,13 +98,18 @@ public struct SessionConfig: Sendable {
             }
             var kind = optimizer.kind
             let hyper: any OptimizerHyperparameters
+            let stateDType: StateDType
             if let type = try gr.string("type") {
                 guard let k = Optimizers.named(type) else {
                     throw JSONFieldError(field: gr.field("type"), "unknown optimizer \"\(type)\"; expected one of \(Optimizers.types.joined(separator: ", "))")
                 }
                 kind = k
+                // Like its other fields, a typed group's state_dtype defaults to its own
+                // optimizer's default (f32), not the session's.
+                stateDType = try OptimizerConfig.readStateDType(&gr, kind: k, default: .f32)
                 hyper = try k.read(&gr, over: k.defaults)
             } else {
+                stateDType = try OptimizerConfig.readStateDType(&gr, kind: optimizer.kind, default: optimizer.stateDType)
                 hyper = try optimizer.group(&gr)
             }
             try gr.finish()
@@ -112,8 +118,9 @@ public struct SessionConfig: Sendable {
             if overrides["type"] != nil {
                 // A group of its own type echoes every field: its defaults are not the session's.
                 overrides = JSONObject([("type", .string(kind.type))] + kind.json(hyper).pairs.map { ($0.key, $0.value) })
+                if stateDType != .f32 { overrides["state_dtype"] = .string(stateDType.rawValue) }
             }
-            groups.append(ParamGroup(name: name, overrides: overrides, kind: kind, hyper: hyper))
+            groups.append(ParamGroup(name: name, overrides: overrides, kind: kind, hyper: hyper, stateDType: stateDType))
         }
 
         guard let params = try r.array("params") else {
@@ -295,7 +302,7 @@ public struct SessionConfig: Sendable {
                 throw SessionError.invalid(field: "groups[\(i - 1)].type", detail: "cannot be changed from \"\(then.kind.type)\" after the session is created (its optimizer state would be orphaned)")
             }
         }
-        guard next.stateLayout.all == stateLayout.all else {
+        guard next.stateLayout.sameShapes(as: stateLayout) else {
             throw SessionError.invalid(field: "groups", detail: "the change moves parameters between optimizers, whose state this session was not created with; set groups' optimizers at creation")
         }
         return next
@@ -324,7 +331,7 @@ extension SessionConfig {
     /// buffer, and the accumulation sum when it accumulates. Limits are checked against this
     /// before anything is allocated.
     public var residentBytes: Int {
-        let buffers = 1 + 1 + (accumulation.contributions > 1 ? 1 : 0)
-        return layout.count * 4 * buffers + stateLayout.usedCount * 4
+        let floatBuffers = 2 + (accumulation.contributions > 1 ? 1 : 0)
+        return layout.count * 4 * floatBuffers + stateLayout.usedByteCount
     }
 }

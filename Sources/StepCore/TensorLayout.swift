@@ -14,8 +14,6 @@ public struct TensorSpec: Sendable, Equatable {
 public struct TensorLayout: Sendable, Equatable {
     public let tensors: [TensorSpec]
     public let count: Int
-    /// Maximal runs of neighbouring tensors in the same group: one kernel call covers a run.
-    public let segments: [(range: Range<Int>, group: Int)]
     /// Name to position: a body names every tensor, so a linear search per name would make a
     /// many-tensor model's step quadratic in its tensor count.
     private let index: [String: Int]
@@ -30,15 +28,6 @@ public struct TensorLayout: Sendable, Equatable {
         }
         self.tensors = tensors
         count = offset
-        var segs: [(range: Range<Int>, group: Int)] = []
-        for t in tensors where t.count > 0 {
-            if let last = segs.last, last.group == t.group, last.range.upperBound == t.offset {
-                segs[segs.count - 1].range = last.range.lowerBound..<t.range.upperBound
-            } else {
-                segs.append((t.range, t.group))
-            }
-        }
-        segments = segs
         index = Dictionary(tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 

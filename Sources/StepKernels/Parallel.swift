@@ -18,14 +18,15 @@ public struct Parallel: Sendable {
     public static var machine: Parallel { Parallel(threads: ProcessorCount.active) }
     public static let serial = Parallel(threads: 1)
 
-    /// Calls `body` with disjoint ranges covering `0..<count`, concurrently.
-    public func forEachRange(count: Int, _ body: (Range<Int>) -> Void) {
+    /// Calls `body` with disjoint ranges covering `0..<count`, concurrently, each starting at a
+    /// multiple of `granule`.
+    public func forEachRange(count: Int, granule: Int = Parallel.granule, _ body: (Range<Int>) -> Void) {
         let parts = min(threads, max(1, count / minimumPerThread))
         if parts <= 1 {
             if count > 0 { body(0..<count) }
             return
         }
-        let per = (count / parts + Parallel.granule - 1) / Parallel.granule * Parallel.granule
+        let per = (count / parts + granule - 1) / granule * granule
         withoutActuallyEscaping(body) { body in
             let body = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: parts) { i in

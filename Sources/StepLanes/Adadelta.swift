@@ -25,7 +25,7 @@ public struct Adadelta: LaneFormula {
     @inlinable package static var stateCount: Int { 2 }
 
     @inlinable @inline(__always)
-    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
         var g = g
         if weightDecay != 0 { g = .fma(p, weightDecay, g) }
         s0 = Lanes.fma(oneMinusRho * g, g, s0 * rho)                                  // square_avg

@@ -13,54 +13,29 @@ public struct Adagrad: Sendable {
 
     /// The formula on eight lanes (`p` is the parameter before the step on entry).
     @inlinable @inline(__always)
-    func lanes(_ p: inout Lanes, _ g: Lanes, _ s: inout Lanes, gradScale: Float, decay: Bool) {
-        var g = g * gradScale
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ s: inout Lanes, decay: Bool) {
+        var g = g
         if decay { g = g + weightDecay * p }
         s = s + g * g
         p = p + negCLR * g / (s.sqrt + eps)
     }
 
+    /// One loop with weight decay and one without, so the hot path tests no flag. Slot 0: sum.
     /// Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       sum: UnsafeMutablePointer<Float>, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        // One loop with weight decay and one without, so the hot path tests no flag.
-        weightDecay != 0 ? run(params, grads, sum, gradScale, range, FlagOn.self, copy)
-            : run(params, grads, sum, gradScale, range, FlagOff.self, copy)
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
+        weightDecay != 0 ? AdagradLanes<FlagOn>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+            : AdagradLanes<FlagOff>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
     }
+}
 
-    /// Whole vectors first, loaded and stored without a tail test, then the tail zero-padded:
-    /// every element sees the same operations as in a single loop over padded vectors.
-    @inlinable
-    func run<Decay: KernelFlag, Copy: CompiledCopy>(
-        _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ sum: UnsafeMutablePointer<Float>,
-        _ gradScale: Float, _ range: Range<Int>, _: Decay.Type, _: Copy.Type
-    ) -> UpdateStats {
-        let decay = Decay.isOn
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        let end = range.upperBound
-        let P = UnsafeMutableRawPointer(params), G = UnsafeRawPointer(grads), S = UnsafeMutableRawPointer(sum)
-        while i + 8 <= end {
-            let o = i * 4
-            let old = P.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-            var p = old
-            var s = S.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-            lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self), &s, gradScale: gradScale, decay: decay)
-            S.storeBytes(of: s, toByteOffset: o, as: Lanes.self)
-            P.storeBytes(of: p, toByteOffset: o, as: Lanes.self)
-            stats.add(old: old, new: p)
-            i += 8
-        }
-        if i < end {
-            let n = end - i
-            let old = Lanes.load(params, i, n)
-            var p = old, s = Lanes.load(sum, i, n)
-            lanes(&p, Lanes.load(grads, i, n), &s, gradScale: gradScale, decay: decay)
-            s.store(sum, i, n)
-            p.store(params, i, n)
-            stats.add(old: old, new: p, valid: n)
-        }
-        return stats.stats
+/// `Adagrad` with its flag as a type, the form the shared loop runs.
+@usableFromInline struct AdagradLanes<Decay: KernelFlag>: LaneFormula {
+    @usableFromInline let rule: Adagrad
+    @inlinable init(rule: Adagrad) { self.rule = rule }
+    @inlinable static var stateCount: Int { 1 }
+    @inlinable @inline(__always)
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
+        rule.lanes(&p, g, &s0, decay: Decay.isOn)
     }
 }

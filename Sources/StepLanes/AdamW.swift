@@ -51,8 +51,8 @@ public struct AdamW: Sendable {
     /// form for beta1 <= 0.5; the results differ in the last bit at most).
     @inlinable @inline(__always)
     func lanes(_ p: inout Lanes, _ g: Lanes, _ m: inout Lanes, _ v: inout Lanes, _ vmax: inout Lanes,
-               gradScale: Float, decoupled: Bool, amsgrad: Bool) {
-        var g = g * gradScale
+               decoupled: Bool, amsgrad: Bool) {
+        var g = g
         if decoupled { p = p * decay } else { g = g + l2 * p }
         m = m + oneMinusBeta1 * (g - m)
         v = v * beta2
@@ -68,62 +68,27 @@ public struct AdamW: Sendable {
         p = p + negStepSize * m / denom
     }
 
-    /// Updates `range` of the session's buffers in one pass. `maxExpAvgSq` is used only with amsgrad.
-    /// Reached through `update` (StepKernels), which picks the instruction set.
+    /// Updates `range` of the buffers in one pass, one specialised loop per flag combination so
+    /// no flag is tested in the hot path. Slots: 0 exp_avg, 1 exp_avg_sq, 2 max_exp_avg_sq
+    /// (amsgrad only). Reached through `update` (StepKernels), which picks the instruction set.
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
-                       maxExpAvgSq: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        let vmaxBuffer = amsgrad ? maxExpAvgSq : nil
-        // One copy of the loop per flag combination, so no flag is tested in the hot path.
-        // Generic flags make the compiler emit one specialised loop per combination.
-        switch (decoupled, vmaxBuffer) {
-        case (true, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOn.self, FlagOn.self, copy)
-        case (false, let x?): return run(params, grads, expAvg, expAvgSq, x, gradScale, range, FlagOff.self, FlagOn.self, copy)
-        case (true, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOn.self, FlagOff.self, copy)
-        case (false, nil): return run(params, grads, expAvg, expAvgSq, expAvgSq, gradScale, range, FlagOff.self, FlagOff.self, copy)
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
+        switch (decoupled, amsgrad) {
+        case (true, true): AdamWLanes<FlagOn, FlagOn>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        case (false, true): AdamWLanes<FlagOff, FlagOn>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        case (true, false): AdamWLanes<FlagOn, FlagOff>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        case (false, false): AdamWLanes<FlagOff, FlagOff>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
         }
     }
+}
 
+/// `AdamW` with its flags as types, the form the shared loop runs.
+@usableFromInline struct AdamWLanes<Decoupled: KernelFlag, AMSGrad: KernelFlag>: LaneFormula {
+    @usableFromInline let rule: AdamW
+    @inlinable init(rule: AdamW) { self.rule = rule }
+    @inlinable static var stateCount: Int { AMSGrad.isOn ? 3 : 2 }
     @inlinable @inline(__always)
-    func run<Decoupled: KernelFlag, AMSGrad: KernelFlag, Copy: CompiledCopy>(
-        _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ expAvg: UnsafeMutablePointer<Float>,
-        _ expAvgSq: UnsafeMutablePointer<Float>, _ vmaxBuffer: UnsafeMutablePointer<Float>,
-        _ gradScale: Float, _ range: Range<Int>, _: Decoupled.Type, _: AMSGrad.Type, _: Copy.Type
-    ) -> UpdateStats {
-        let decoupled = Decoupled.isOn, amsgrad = AMSGrad.isOn
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        let end = range.upperBound
-        let P = UnsafeMutableRawPointer(params), G = UnsafeRawPointer(grads)
-        let M = UnsafeMutableRawPointer(expAvg), V = UnsafeMutableRawPointer(expAvgSq), X = UnsafeMutableRawPointer(vmaxBuffer)
-        while i + 8 <= end {
-            let o = i * 4
-            let old = P.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-            var p = old
-            var m = M.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-            var v = V.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-            var x = amsgrad ? X.loadUnaligned(fromByteOffset: o, as: Lanes.self) : Lanes()
-            lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self), &m, &v, &x, gradScale: gradScale, decoupled: decoupled, amsgrad: amsgrad)
-            P.storeBytes(of: p, toByteOffset: o, as: Lanes.self)
-            M.storeBytes(of: m, toByteOffset: o, as: Lanes.self)
-            V.storeBytes(of: v, toByteOffset: o, as: Lanes.self)
-            if amsgrad { X.storeBytes(of: x, toByteOffset: o, as: Lanes.self) }
-            stats.add(old: old, new: p)
-            i += 8
-        }
-        if i < end {
-            let n = end - i
-            let old = Lanes.load(params, i, n)
-            var p = old, m = Lanes.load(expAvg, i, n), v = Lanes.load(expAvgSq, i, n)
-            var x = amsgrad ? Lanes.load(vmaxBuffer, i, n) : Lanes()
-            lanes(&p, Lanes.load(grads, i, n), &m, &v, &x, gradScale: gradScale, decoupled: decoupled, amsgrad: amsgrad)
-            p.store(params, i, n)
-            m.store(expAvg, i, n)
-            v.store(expAvgSq, i, n)
-            if amsgrad { x.store(vmaxBuffer, i, n) }
-            stats.add(old: old, new: p, valid: n)
-        }
-        return stats.stats
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
+        rule.lanes(&p, g, &s0, &s1, &s2, decoupled: Decoupled.isOn, amsgrad: AMSGrad.isOn)
     }
 }

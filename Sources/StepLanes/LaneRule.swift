@@ -21,10 +21,10 @@ public enum LaneRule: Sendable {
     @inlinable @inline(__always)
     package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
         switch self {
-        case .adamW(let k): k.stream(params: b.params, grads: b.grads, expAvg: b.s0!, expAvgSq: b.s1!, maxExpAvgSq: b.s2, gradScale: gradScale, range: range, copy)
-        case .sgd(let k): k.stream(params: b.params, grads: b.grads, momentumBuffer: b.s0, gradScale: gradScale, range: range, copy)
-        case .rmsProp(let k): k.stream(params: b.params, grads: b.grads, squareAvg: b.s0!, gradAvg: b.s1, momentumBuffer: b.s2, gradScale: gradScale, range: range, copy)
-        case .adagrad(let k): k.stream(params: b.params, grads: b.grads, sum: b.s0!, gradScale: gradScale, range: range, copy)
+        case .adamW(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .sgd(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .rmsProp(let k): k.stream(b, gradScale: gradScale, range: range, copy)
+        case .adagrad(let k): k.stream(b, gradScale: gradScale, range: range, copy)
         case .adadelta(let k): k.stream(b, gradScale: gradScale, range: range, copy)
         case .adamax(let k): k.stream(b, gradScale: gradScale, range: range, copy)
         case .nAdam(let k): k.stream(b, gradScale: gradScale, range: range, copy)

@@ -25,7 +25,7 @@ public struct Lion: LaneFormula {
     @inlinable package static var stateCount: Int { 1 }
 
     @inlinable @inline(__always)
-    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
         let direction = Lanes.fma(g, oneMinusBeta1, s0 * beta1).sign
         p = Lanes.fma(direction, negLR, p * decay)
         s0 = Lanes.fma(g, oneMinusBeta2, s0 * beta2)                                  // exp_avg

@@ -38,7 +38,7 @@ public struct NAdam: LaneFormula {
     @inlinable package static var stateCount: Int { 2 }
 
     @inlinable @inline(__always)
-    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
         var g = g
         if l2 != 0 { g = .fma(p, l2, g) }
         p = p * decay

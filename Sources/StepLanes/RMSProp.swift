@@ -23,43 +23,53 @@ public struct RMSProp: Sendable {
         self.centered = centered
     }
 
-    /// Reached through `update` (StepKernels), which picks the instruction set.
+    /// The formula on eight lanes; `centered` and `withMomentum` are constants in each copy of
+    /// the loop.
     @inlinable @inline(__always)
-    package func stream<Copy: CompiledCopy>(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                       squareAvg: UnsafeMutablePointer<Float>, gradAvg: UnsafeMutablePointer<Float>?,
-                       momentumBuffer: UnsafeMutablePointer<Float>?, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
-        var stats = StatsAccumulator()
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let n = range.upperBound - i
-            let old = Lanes.load(params, i, n)
-            var p = old
-            var g = Lanes.load(grads, i, n) * gradScale
-            if weightDecay != 0 { g = g + weightDecay * p }
-            var sq = Lanes.load(squareAvg, i, n) * alpha
-            sq = sq + oneMinusAlpha * g * g
-            sq.store(squareAvg, i, n)
-            var avg: Lanes
-            if centered, let gradAvg {
-                var ga = Lanes.load(gradAvg, i, n)
-                ga = lerpSmall ? ga + oneMinusAlpha * (g - ga) : g - (g - ga) * (1 - oneMinusAlpha)
-                ga.store(gradAvg, i, n)
-                avg = (sq + -1 * ga * ga).sqrt
-            } else {
-                avg = sq.sqrt
-            }
-            avg = avg + eps
-            if momentum > 0, let momentumBuffer {
-                let buf = Lanes.load(momentumBuffer, i, n) * momentum + g / avg
-                buf.store(momentumBuffer, i, n)
-                p = p + negLR * buf
-            } else {
-                p = p + negLR * g / avg
-            }
-            p.store(params, i, n)
-            stats.add(old: old, new: p, valid: n)
-            i += 8
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ sq: inout Lanes, _ ga: inout Lanes, _ buf: inout Lanes,
+               centered: Bool, withMomentum: Bool) {
+        var g = g
+        if weightDecay != 0 { g = g + weightDecay * p }
+        sq = sq * alpha
+        sq = sq + oneMinusAlpha * g * g
+        var avg: Lanes
+        if centered {
+            ga = lerpSmall ? ga + oneMinusAlpha * (g - ga) : g - (g - ga) * (1 - oneMinusAlpha)
+            avg = (sq + -1 * ga * ga).sqrt
+        } else {
+            avg = sq.sqrt
         }
-        return stats.stats
+        avg = avg + eps
+        if withMomentum {
+            buf = buf * momentum + g / avg
+            p = p + negLR * buf
+        } else {
+            p = p + negLR * g / avg
+        }
+    }
+
+    /// One loop per combination of centering and momentum. Slots: 0 square_avg, 1 grad_avg
+    /// (centered), 2 momentum_buffer (momentum > 0). Reached through `update` (StepKernels),
+    /// which picks the instruction set.
+    @inlinable @inline(__always)
+    package func stream<Copy: CompiledCopy>(_ b: LaneBuffers, gradScale: Float, range: Range<Int>, _ copy: Copy.Type) -> UpdateStats {
+        switch (centered, momentum > 0) {
+        case (true, true): RMSPropLanes<FlagOn, FlagOn>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        case (false, true): RMSPropLanes<FlagOff, FlagOn>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        case (true, false): RMSPropLanes<FlagOn, FlagOff>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        case (false, false): RMSPropLanes<FlagOff, FlagOff>(rule: self).stream(b, gradScale: gradScale, range: range, copy)
+        }
+    }
+}
+
+/// `RMSProp` with its flags as types, the form the shared loop runs.
+@usableFromInline struct RMSPropLanes<Centered: KernelFlag, Momentum: KernelFlag>: LaneFormula {
+    @usableFromInline let rule: RMSProp
+    @inlinable init(rule: RMSProp) { self.rule = rule }
+    @inlinable static var stateCount: Int { 3 }
+    @inlinable static func uses(_ k: Int) -> Bool { k == 0 || (k == 1 && Centered.isOn) || (k == 2 && Momentum.isOn) }
+    @inlinable @inline(__always)
+    func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
+        rule.lanes(&p, g, &s0, &s1, &s2, centered: Centered.isOn, withMomentum: Momentum.isOn)
     }
 }

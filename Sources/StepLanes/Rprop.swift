@@ -28,7 +28,7 @@ public struct Rprop: LaneFormula {
     @inlinable package static var stateCount: Int { 2 }
 
     @inlinable @inline(__always)
-    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
         var g = g
         let prev = firstStep ? Lanes() : s0
         var size = firstStep ? Lanes(repeating: initialStep) : s1

@@ -39,7 +39,7 @@ public struct ScheduleFreeAdamW: LaneFormula {
     @inlinable package static var stateCount: Int { 2 }
 
     @inlinable @inline(__always)
-    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes) {
+    package func lanes(_ p: inout Lanes, _ g: Lanes, _ s0: inout Lanes, _ s1: inout Lanes, _ s2: inout Lanes) {
         let z = firstStep ? p : s0
         s1 = Lanes.fma(oneMinusBeta2 * g, g, s1 * beta2)                              // exp_avg_sq
         var gn = g / ((s1 / biasCorrection2).sqrt + eps)

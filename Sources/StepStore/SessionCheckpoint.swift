@@ -9,7 +9,9 @@ import StepTensors
 /// Tensor names follow torch's state_dicts so a file maps one to one onto a model and its
 /// optimizer: `params.<name>` is the parameter (a model `state_dict` entry), and
 /// `state.<name>.<role>` its optimizer state under torch's key (`exp_avg`, `exp_avg_sq`,
-/// `momentum_buffer`, `ax`, `z`, ...: each optimizer descriptor's `stateTensors`). `__metadata__`
+/// `momentum_buffer`, `ax`, `z`, ...: each optimizer descriptor's `stateTensors`), in the dtype
+/// the session keeps it in (F32, BF16, or for q8 bitsandbytes' `state<k>`, `absmax<k>`,
+/// `qmap<k>`; `stateEntries`). `__metadata__`
 /// holds the format version, session id, step (which is also the schedule position), the config
 /// and the history tail as JSON text, the optimizer's per-group scalars (`optimizer_scalars`,
 /// e.g. NAdam's `mu_product`), the owning tenant if any, and the CRC-32C written by
@@ -25,12 +27,21 @@ public enum SessionCheckpoint {
             tensors.append(.init(name: "params.\(t.name)", shape: t.shape,
                                  floats: UnsafeBufferPointer(start: image.state.params.pointer + t.offset, count: t.count)))
         }
+        let layout = image.state.layout
         for (role, buffer) in image.state.roles {
-            guard let pieces = config.stateLayout.role(role)?.pieces else { continue }
-            for (t, piece) in zip(config.layout.tensors, pieces) {
-                guard let piece else { continue }
-                tensors.append(.init(name: "state.\(t.name).\(role)", shape: piece.shape,
-                                     floats: UnsafeBufferPointer(start: buffer.pointer + piece.offset, count: piece.count)))
+            guard let r = layout.role(role) else { continue }
+            for (i, t) in config.layout.tensors.enumerated() {
+                guard let piece = r.pieces[i] else { continue }
+                for e in stateEntries(t, piece, role: role, config: config) {
+                    let source: UnsafeRawPointer
+                    switch e.part {
+                    case .values: source = UnsafeRawPointer(r.bytes(buffer, tensor: i)!)
+                    case .absmax: source = UnsafeRawPointer(r.absmax(buffer, tensor: i)!)
+                    case .map: source = UnsafeRawPointer(r.map.values)
+                    }
+                    tensors.append(.init(name: e.name, dtype: e.dtype, shape: e.shape,
+                                         bytes: UnsafeRawBufferPointer(start: source, count: e.byteCount)))
+                }
             }
         }
         if let p = image.pending {
@@ -47,6 +58,11 @@ public enum SessionCheckpoint {
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
+        if !layout.isFloat32 {
+            var kinds: [any OptimizerDescriptor.Type] = []
+            for g in config.groups where !kinds.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(g.kind) }) { kinds.append(g.kind) }
+            metadata["state_names"] = JSONValue.object(JSONObject(kinds.map { ($0.type, .array($0.slotNames.map { .string($0) })) })).text
+        }
         if !image.state.scalars.isEmpty { metadata["optimizer_scalars"] = image.state.scalarsJSON(config).text }
         if let tenant = image.tenant { metadata["tenant"] = tenant }
         return try SafetensorsWriter(tensors: tensors, metadata: metadata)
@@ -113,36 +129,40 @@ public enum SessionCheckpoint {
         let n = config.layout.count
 
         // Which tensors the file has, checked against the config before any allocation.
-        var expected: [String: [Int]] = [:]
-        for t in config.layout.tensors { expected["params.\(t.name)"] = t.shape }
-        for role in config.stateLayout.all {
+        let layout = config.stateLayout
+        var expected: [String: (dtype: SafetensorsDType, shape: [Int])] = [:]
+        for t in config.layout.tensors { expected["params.\(t.name)"] = (.f32, t.shape) }
+        for role in layout.all {
             for (t, piece) in zip(config.layout.tensors, role.pieces) {
-                if let piece { expected["state.\(t.name).\(role.name)"] = piece.shape }
+                guard let piece else { continue }
+                for e in stateEntries(t, piece, role: role.name, config: config) { expected[e.name] = (e.dtype, e.shape) }
             }
         }
-        if meta["accumulation"] != nil { expected["accumulation.sum"] = [n] }
+        if meta["accumulation"] != nil { expected["accumulation.sum"] = (.f32, [n]) }
         for info in file.tensors {
-            guard let shape = expected[info.name] else {
-                throw SessionError.invalid(field: info.name, detail: "is not a tensor of this session's checkpoint (params.<name>, state.<name>.<role> or accumulation.sum for the config's tensors)")
+            guard let want = expected[info.name] else {
+                throw SessionError.invalid(field: info.name, detail: "is not a tensor of this session's checkpoint (params.<name>, state.<name>.<role> (state<k>, absmax<k>, qmap<k> for q8 state) or accumulation.sum for the config's tensors and state_dtype)")
             }
-            guard info.dtype == .f32, info.shape == shape else {
-                throw SessionError.invalid(field: info.name, detail: "expected F32 of shape \(shape), got \(info.dtype.rawValue) \(info.shape)")
+            guard info.dtype == want.dtype, info.shape == want.shape else {
+                throw SessionError.invalid(field: info.name, detail: "expected \(want.dtype.rawValue) of shape \(want.shape), got \(info.dtype.rawValue) \(info.shape)")
             }
         }
-        /// Whether the file has `prefix<name>suffix` for all of `tensors` (or none: nil is all).
-        func complete(_ prefix: String, _ suffix: String, _ tensors: [TensorSpec]) throws -> Bool {
-            let found = tensors.count { file.tensor(named: "\(prefix)\($0.name)\(suffix)") != nil }
-            guard found == tensors.count || found == 0 else {
-                throw SessionError.invalid(field: "\(prefix)*\(suffix)", detail: "has \(found) of \(tensors.count) tensors")
+        /// Whether the file has all of `names` (or none: nil is all).
+        func complete(_ names: [String], _ what: String) throws -> Bool {
+            let found = names.count { file.tensor(named: $0) != nil }
+            guard found == names.count || found == 0 else {
+                throw SessionError.invalid(field: what, detail: "has \(found) of \(names.count) tensors")
             }
-            return found > 0 || tensors.isEmpty
+            return found > 0 || names.isEmpty
         }
-        guard try complete("params.", "", config.layout.tensors) else {
+        guard try complete(config.layout.tensors.map { "params.\($0.name)" }, "params.*") else {
             throw SessionError.invalid(field: "params.*", detail: "the file has no parameter tensors")
         }
-        let presentRoles = try config.stateLayout.all.filter { role in
-            let keeping = zip(config.layout.tensors, role.pieces).compactMap { $1 == nil ? nil : $0 }
-            return try complete("state.", ".\(role.name)", keeping)
+        let presentRoles = try layout.all.filter { role in
+            let names = zip(config.layout.tensors, role.pieces).flatMap { t, piece in
+                piece.map { stateEntries(t, $0, role: role.name, config: config).map(\.name) } ?? []
+            }
+            return try complete(names, "state.*.\(role.name)")
         }
         var scalars: [String: [Double]] = [:]
         if let text = meta["optimizer_scalars"] {
@@ -176,29 +196,76 @@ public enum SessionCheckpoint {
         // Every value of these is read from the file (the tensors tile each buffer), so they
         // start uninitialized: their pages are first touched by the reads.
         let params = AlignedBuffer(uninitializedCount: n)
-        let roles = presentRoles.map { role in (name: role.name, buffer: AlignedBuffer(uninitializedCount: role.count)) }
+        let roles = presentRoles.map { role in (name: role.name, buffer: OptimizerState.buffer(role)) }
         let sum = pendingJSON != nil ? AlignedBuffer(uninitializedCount: n) : nil
+        // q8 maps are read aside and must be stepd's: the codes mean nothing under another map.
+        let maps = AlignedBuffer(uninitializedCount: 256 * max(1, presentRoles.reduce(0) { $0 + $1.pieces.count { $0?.dtype == .q8 } }))
         var destinations: [String: UnsafeMutableRawBufferPointer] = [:]
+        var mapChecks: [(name: String, at: UnsafeMutablePointer<Float>, map: QuantizationMap)] = []
         for t in config.layout.tensors {
             destinations["params.\(t.name)"] = UnsafeMutableRawBufferPointer(start: params.pointer + t.offset, count: t.count * 4)
         }
         for (role, (_, buffer)) in zip(presentRoles, roles) {
-            for (t, piece) in zip(config.layout.tensors, role.pieces) {
-                guard let piece else { continue }
-                destinations["state.\(t.name).\(role.name)"] = UnsafeMutableRawBufferPointer(start: buffer.pointer + piece.offset, count: piece.count * 4)
+            for (i, t) in config.layout.tensors.enumerated() {
+                guard let piece = role.pieces[i] else { continue }
+                for e in stateEntries(t, piece, role: role.name, config: config) {
+                    let start: UnsafeMutableRawPointer
+                    switch e.part {
+                    case .values: start = role.bytes(buffer, tensor: i)!
+                    case .absmax: start = UnsafeMutableRawPointer(role.absmax(buffer, tensor: i)!)
+                    case .map:
+                        let at = maps.pointer + 256 * mapChecks.count
+                        mapChecks.append((e.name, at, role.map))
+                        start = UnsafeMutableRawPointer(at)
+                    }
+                    destinations[e.name] = UnsafeMutableRawBufferPointer(start: start, count: e.byteCount)
+                }
             }
         }
         if let sum { destinations["accumulation.sum"] = UnsafeMutableRawBufferPointer(start: sum.pointer, count: n * 4) }
-        try withExtendedLifetime((params, roles, sum)) {
+        try withExtendedLifetime((params, roles, sum, maps)) {
             _ = try file.load(verifyingChecksum: verifyingChecksum) { destinations[$0.name] }
+        }
+        for check in mapChecks where !(0..<256).allSatisfy({ check.at[$0].bitPattern == check.map.values[$0].bitPattern }) {
+            throw SessionError.invalid(field: check.name, detail: "is not bitsandbytes' \(check.map.isSigned ? "signed" : "unsigned") dynamic map, the one stepd's q8 state is coded in")
         }
         var pending: PendingContributions? = nil
         if let pendingJSON, let sum {
             pending = try PendingContributions(sum: sum, json: pendingJSON)
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: config, step: step,
-                            state: OptimizerState(params: params, roles: roles, scalars: scalars), history: history,
+                            state: OptimizerState(params: params, roles: roles, layout: layout, scalars: scalars), history: history,
                             version: version, pending: pending, tenant: tenant)
+    }
+
+    /// What one tensor's piece of state `role` is stored as: under torch's name in float32 or
+    /// bfloat16, in its own shape (Adafactor's `row_var` per row), or, in q8, as bitsandbytes'
+    /// optimizer names it: `state<k>` (uint8 codes, the tensor's shape), `absmax<k>` (float32
+    /// per 256-element block) and `qmap<k>` (the 256-value map), k counting from 1 the state
+    /// tensors of the tensor's optimizer, as `__metadata__.state_names` lists them per optimizer
+    /// (exp_avg is state1 and exp_avg_sq state2, as in bitsandbytes' Adam, whatever else the
+    /// session runs).
+    static func stateEntries(_ t: TensorSpec, _ piece: StateLayout.Piece, role: String, config: SessionConfig) -> [StateEntry] {
+        let prefix = "state.\(t.name)."
+        let index = config.groups[t.group].kind.slotNames.firstIndex(of: role) ?? 0
+        switch piece.dtype {
+        case .f32: return [StateEntry(name: prefix + role, dtype: .f32, shape: piece.shape, byteCount: piece.count * 4, part: .values)]
+        case .bf16: return [StateEntry(name: prefix + role, dtype: .bf16, shape: piece.shape, byteCount: piece.count * 2, part: .values)]
+        case .q8:
+            let k = index + 1
+            return [StateEntry(name: prefix + "state\(k)", dtype: .u8, shape: piece.shape, byteCount: piece.count, part: .values),
+                    StateEntry(name: prefix + "absmax\(k)", dtype: .f32, shape: [piece.blocks], byteCount: piece.blocks * 4, part: .absmax),
+                    StateEntry(name: prefix + "qmap\(k)", dtype: .f32, shape: [256], byteCount: 256 * 4, part: .map)]
+        }
+    }
+
+    struct StateEntry {
+        enum Part { case values, absmax, map }
+        let name: String
+        let dtype: SafetensorsDType
+        let shape: [Int]
+        let byteCount: Int
+        let part: Part
     }
 
     /// The largest step a checkpoint may claim: far beyond any real run, and small enough that

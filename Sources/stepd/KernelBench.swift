@@ -6,6 +6,7 @@ import StepJSON
 import StepKernels
 
 extension InstructionSet: ExpressibleByArgument {}
+extension StateDType: ExpressibleByArgument {}
 
 /// `stepd bench kernel`: optimizer steps next to a plain memory-traffic loop moving the same
 /// streams and, with `--torch-python`, torch's implementations of the same optimizer. The
@@ -35,6 +36,12 @@ struct KernelBench: ParsableCommand {
             over the time per step, for stepd and torch alike (with --clip too, though the norm \
             moves more). The baseline loop reads and writes exactly those streams and nothing \
             else, so "of baseline" is the share of the memory bandwidth the update reaches.
+
+            With --state, the optimizer state is kept in each of the given dtypes (f32, bf16, \
+            q8), each measured once per round next to the others; vs f32 is the median over \
+            rounds of the float32 kernel's time over this dtype's (same instruction set). Bytes \
+            per parameter count 2 bytes per bf16 value and 1 per q8 code (q8's absmax, 4 bytes \
+            per 256 values, is left out).
             """)
 
     @Option(name: .customLong("optimizer"), parsing: .upToNextOption,
@@ -49,6 +56,9 @@ struct KernelBench: ParsableCommand {
 
     @Option(parsing: .upToNextOption, help: "Compiled copies of the kernel to run: portable, avx2 (default: every one this CPU runs).")
     var isa: [InstructionSet] = InstructionSet.runnable
+
+    @Option(parsing: .upToNextOption, help: "State dtypes to keep the optimizer state in: f32, bf16, q8.")
+    var state: [StateDType] = [.f32]
 
     @Option(help: "Rounds per optimizer, size and thread count; each round measures every contender once.")
     var rounds = 5
@@ -80,6 +90,12 @@ struct KernelBench: ParsableCommand {
         if let bad = optimizers.first(where: { $0 != "all" && Optimizers.named($0) == nil }) {
             throw ValidationError("--optimizer \(bad): expected all or one of \(Optimizers.types.joined(separator: ", "))")
         }
+        for type in optimizerTypes {
+            let kind = Optimizers.named(type)!
+            if let bad = state.first(where: { !kind.stateDTypes.contains($0) }) {
+                throw ValidationError("--state \(bad.rawValue): optimizer \(type) keeps its state in \(kind.stateDTypes.map(\.rawValue).joined(separator: ", ")) only")
+            }
+        }
         guard let bad = isa.first(where: { !InstructionSet.runnable.contains($0) }) else { return }
         throw ValidationError("--isa \(bad): this CPU runs only \(InstructionSet.runnable.map(\.rawValue).joined(separator: ", "))")
     }
@@ -106,21 +122,21 @@ struct KernelBench: ParsableCommand {
         let shape = subject.shape(n)
         // Only the state a session would allocate, in its shape for this tensor, at its initial
         // values; unused slots stay nil.
-        var state = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
+        var tensorState = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
         for s in subject.state {
-            if let count = s.count(shape) { state[s.slot] = AlignedBuffer(count: count, filledWith: s.initial) }
+            if let count = s.count(shape) { tensorState[s.slot] = AlignedBuffer(count: count, filledWith: s.initial) }
         }
         // The baseline streams the per-element state only (Adafactor's rows and columns are not streams).
-        let used = state.compactMap { $0 }.filter { $0.count == n }.map(\.pointer)
-        let buffers = LaneBuffers(params: p.pointer, grads: g.pointer, state: state.map { $0?.pointer })
-        let whole = TensorBuffers(params: p.pointer, grads: g.pointer, shape: shape, state: state.map { $0?.pointer })
+        let used = tensorState.compactMap { $0 }.filter { $0.count == n }.map(\.pointer)
+        let whole = TensorBuffers(params: p.pointer, grads: g.pointer, shape: shape, state: tensorState.map { $0?.pointer })
+        // Lane kernels keep their state in each dtype asked for (tensor rules keep float32).
+        let stores = subject.tensorLevel ? [:] : Dictionary(uniqueKeysWithValues: state.map { ($0, BenchState($0, subject: subject, count: n)) })
         // One session: its step counter and scalars carry across thread counts and instruction sets.
         let nextRule = subject.stepper()
-        let bytes = subject.bytesPerParam
         for t in threads {
             let parallel = Parallel(threads: t)
             var baseline: [Double] = []
-            var kernelSeconds = [InstructionSet: [Double]]()
+            var kernelSeconds = [String: [Double]]()
             var torchSeconds = [String: [Double]]()
             for _ in 0..<rounds {
                 baseline.append(timed(seconds) {
@@ -129,23 +145,27 @@ struct KernelBench: ParsableCommand {
                     }
                 })
                 for set in isa {
-                    kernelSeconds[set, default: []].append(timed(seconds) {
-                        let update = nextRule()
-                        var scale: Float = 1
-                        if clip {
-                            // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
-                            let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
-                            scale = Float(min(1, 1 / (norm + 1e-6)))
-                        }
-                        switch update {
-                        case .lanes(let rule):
-                            parallel.forEachRange(count: n) { r in
-                                _ = rule.update(buffers, gradScale: scale, range: r, on: set)
+                    for dtype in state {
+                        let buffers = stores[dtype]?.laneBuffers(params: p.pointer, grads: g.pointer)
+                        kernelSeconds["\(set) \(dtype)", default: []].append(timed(seconds) {
+                            let update = nextRule()
+                            var scale: Float = 1
+                            if clip {
+                                // As Session does: norm pass, then the coefficient torch's clip_grad_norm_ uses.
+                                let norm = GradientNorm.sumOfSquares(g.pointer, count: n, parallel: parallel, on: set).squareRoot()
+                                scale = Float(min(1, 1 / (norm + 1e-6)))
                             }
-                        case .tensor(let rule):
-                            _ = rule.update(whole, gradScale: scale, parallel: parallel, on: set)
-                        }
-                    })
+                            switch update {
+                            case .lanes(let rule):
+                                // q8 passes start on block boundaries.
+                                parallel.forEachRange(count: n, granule: dtype == .q8 ? QuantizationMap.blockSize : Parallel.granule) { r in
+                                    _ = rule.update(buffers!, gradScale: scale, range: r, on: set)
+                                }
+                            case .tensor(let rule):
+                                _ = rule.update(whole, gradScale: scale, parallel: parallel, on: set)
+                            }
+                        })
+                    }
                 }
                 if let torch {
                     for path in paths {
@@ -161,17 +181,28 @@ struct KernelBench: ParsableCommand {
             let name = subject.type + (clip ? "+clip" : "")
             let common: KeyValuePairs<String, String> = ["optimizer": "\"\(subject.type)\"", "clip": "\(clip)", "state_tensors": "\(subject.state.count)"]
             for set in isa {
-                let row = BenchRow(name: "\(name) \(set)", params: n, threads: t, bytesPerParam: bytes, seconds: kernelSeconds[set]!,
-                                   baseline: baseline, torch: torchBest, torchFastest: fastest)
-                var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\"")]
-                for path in paths {
-                    extra.append(("vs_torch_\(path)", fmt(median(zip(torchSeconds[path]!, kernelSeconds[set]!).map { $0 / $1 }), 3)))
+                for dtype in state {
+                    let mine = kernelSeconds["\(set) \(dtype)"]!
+                    let label = state == [.f32] ? "\(name) \(set)" : "\(name) \(dtype) \(set)"
+                    var row = BenchRow(name: label, params: n, threads: t, bytesPerParam: subject.bytesPerParam(dtype), seconds: mine,
+                                       baseline: baseline, torch: torchBest, torchFastest: fastest)
+                    var extra = [("implementation", "\"stepd\""), ("isa", "\"\(set)\""), ("state", "\"\(dtype)\"")]
+                    if let f32 = kernelSeconds["\(set) f32"], dtype != .f32 {
+                        let ratios = zip(f32, mine).map { $0 / $1 }
+                        extra.append(("vs_f32", fmt(median(ratios), 3)))
+                        extra.append(("vs_f32_min", fmt(ratios.min()!, 3)))
+                        extra.append(("vs_f32_max", fmt(ratios.max()!, 3)))
+                        if torchBest == nil { row.note = "vs f32 \(fmt(median(ratios), 2))x (\(fmt(ratios.min()!, 2))–\(fmt(ratios.max()!, 2)))" }
+                    }
+                    for path in paths {
+                        extra.append(("vs_torch_\(path)", fmt(median(zip(torchSeconds[path]!, mine).map { $0 / $1 }), 3)))
+                    }
+                    print(json ? row.json(common, extra) : row.text)
                 }
-                print(json ? row.json(common, extra) : row.text)
             }
             for path in paths {
                 let wins = fastest!.filter { $0 == path }.count
-                let row = BenchRow(name: "torch \(name) \(path)", params: n, threads: t, bytesPerParam: bytes, seconds: torchSeconds[path]!,
+                let row = BenchRow(name: "torch \(name) \(path)", params: n, threads: t, bytesPerParam: subject.bytesPerParam(.f32), seconds: torchSeconds[path]!,
                                    baseline: baseline, torch: nil, torchFastest: nil, note: "fastest in \(wins)/\(rounds)")
                 print(json ? row.json(common, [("implementation", "\"torch\""), ("path", "\"\(path)\""), ("torch", "\"\(torch!.version)\""),
                                                ("fastest_rounds", "\(wins)")]) : row.text)
@@ -205,9 +236,14 @@ struct BenchSubject {
     /// weights are.
     func shape(_ n: Int) -> [Int] { tensorLevel && n % 1000 == 0 ? [n / 1000, 1000] : [n] }
 
+    /// Each slot's q8 map.
+    let maps: [QuantizationMap]
+
     /// Read grads and params, each elementwise state tensor; write params and each such state
     /// tensor (factored state is a rounding error at these sizes).
-    var bytesPerParam: Int { 4 * (3 + 2 * state.filter { $0.count([8, 1000]) == 8000 }.count) }
+    func bytesPerParam(_ dtype: StateDType) -> Int {
+        4 * 3 + 2 * dtype.elementBytes * state.filter { $0.count([8, 1000]) == 8000 }.count
+    }
 
     init<D: OptimizerDescriptor>(_ d: D.Type) throws {
         var h = D.defaults
@@ -224,6 +260,7 @@ struct BenchSubject {
         state = D.usedState([h]).map { s in
             (s.slot, s.name, D.initialValue(of: s.name, fixed), { D.stateShape(s.name, for: $0).map { $0.reduce(1, *) } })
         }
+        maps = D.stateTensors.map { $0.map ?? .signed }
         var probe = D.scalars.map(\.initial)
         if case .tensor = D.update(fixed, lr: fixed.lr, step: 1, scalars: &probe) { tensorLevel = true } else { tensorLevel = false }
         stepper = {
@@ -234,6 +271,39 @@ struct BenchSubject {
                 return D.update(fixed, lr: fixed.lr, step: step, scalars: &scalars)
             }
         }
+    }
+}
+
+/// One optimizer's state at its initial values, kept as `dtype` over one tensor of `count`
+/// elements, as a session lays it out.
+final class BenchState {
+    let dtype: StateDType
+    let buffers: [AlignedBuffer?]
+    let piece: StateLayout.Piece
+    let maps: [QuantizationMap]
+
+    init(_ dtype: StateDType, subject: BenchSubject, count n: Int) {
+        self.dtype = dtype
+        maps = subject.maps
+        piece = StateLayout.Piece(shape: [n], dtype: dtype)
+        var buffers = [AlignedBuffer?](repeating: nil, count: subject.slotCount)
+        for s in subject.state {
+            let b = AlignedBuffer(uninitializedCount: (piece.byteCount + 3) / 4)
+            StateEncoding.fill(s.initial, count: n, as: dtype, into: UnsafeMutableRawPointer(b.pointer),
+                               absmax: Self.absmax(b, piece), map: subject.maps[s.slot])
+            buffers[s.slot] = b
+        }
+        self.buffers = buffers
+    }
+
+    private static func absmax(_ b: AlignedBuffer, _ piece: StateLayout.Piece) -> UnsafeMutablePointer<Float>? {
+        piece.dtype == .q8 ? (UnsafeMutableRawPointer(b.pointer) + piece.absmaxOffset).assumingMemoryBound(to: Float.self) : nil
+    }
+
+    func laneBuffers(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>) -> LaneBuffers {
+        LaneBuffers(params: params, grads: grads, state: buffers.indices.map { k in
+            buffers[k].map { StateSlot(UnsafeMutableRawPointer($0.pointer), absmax: Self.absmax($0, piece), map: maps[k]) }
+        }, dtype: dtype)
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import StepConformance
 import StepCore
 import StepJSON
+import StepKernels
 
 /// The recorded cases in `../shared/conformance/` and its `catalogue/`, and what the tests of
 /// every layer check about them beyond passing: which cases this build cannot run yet, and
@@ -30,8 +31,8 @@ public enum ConformanceFixtures {
         try ConformanceCase(contentsOf: root.appendingPathComponent(file))
     }
 
-    /// The cases this build cannot run yet: 8-bit state. Remove a name when its case runs.
-    public static let expectedNotYet: Set<String> = ["adamw_q8"]
+    /// The cases this build cannot run yet. Remove a name when its case runs.
+    public static let expectedNotYet: Set<String> = []
 
     /// Nil when a not-yet result is justified: its reason names a field of the case's session
     /// holding an optimizer type, a group type or a state precision that `Optimizers` does not
@@ -42,8 +43,7 @@ public enum ConformanceFixtures {
         var unknown: [(field: String, value: String)] = []
         if case .object(let o)? = c.session["optimizer"] {
             if case .string(let t)? = o["type"], Optimizers.named(t) == nil { unknown.append(("optimizer", t)) }
-            // No optimizer in `Optimizers` keeps its state in anything but float32 yet.
-            if case .string(let d)? = o["state_dtype"], d != "f32" { unknown.append(("state_dtype", d)) }
+            if case .string(let d)? = o["state_dtype"], StateDType(rawValue: d) == nil { unknown.append(("state_dtype", d)) }
         }
         if case .array(let groups)? = c.session["groups"] {
             for (i, g) in groups.enumerated() {

@@ -73,10 +73,10 @@ import Testing
     func mismatchedImageRefused() throws {
         let s = try Fixture.session(Fixture.adamw())
         var image = s.capture()
-        image.state = OptimizerState(params: AlignedBuffer(count: 12), roles: image.state.roles)
+        image.state = OptimizerState(params: AlignedBuffer(count: 12), roles: image.state.roles, layout: image.state.layout)
         expectInvalid(field: "params", mentioning: ["12", "13"]) { _ = try Session(restoring: image) }
         var missing = s.capture()
-        missing.state = OptimizerState(params: missing.state.params, roles: missing.state.roles.filter { $0.name != "exp_avg_sq" })
+        missing.state = OptimizerState(params: missing.state.params, roles: missing.state.roles.filter { $0.name != "exp_avg_sq" }, layout: missing.state.layout)
         expectInvalid(field: "state", mentioning: ["exp_avg_sq"]) { _ = try Session(restoring: missing) }
     }
 

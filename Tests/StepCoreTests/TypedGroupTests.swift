@@ -60,11 +60,11 @@ import Testing
         let (config, _) = try Fixture.config(Self.hybrid())
         #expect(config.stateNames == ["exp_avg", "exp_avg_sq", "momentum_buffer"])
         let momentum = try #require(config.stateLayout.role("momentum_buffer"))
-        #expect(momentum.count == 6 * 4 + 4 * 9)
-        #expect(momentum.pieces.map { $0?.offset } == [0, nil, 24, nil])
+        #expect(momentum.byteCount == (6 * 4 + 4 * 9) * 4)
+        #expect(momentum.pieces.map { $0?.byteOffset } == [0, nil, 24 * 4, nil])
         let expAvg = try #require(config.stateLayout.role("exp_avg"))
         #expect(expAvg.pieces.map { $0?.count } == [nil, 5, nil, 12])
-        #expect(config.residentBytes == config.layout.count * 4 * 2 + (momentum.count + 2 * expAvg.count) * 4)
+        #expect(config.residentBytes == config.layout.count * 4 * 2 + momentum.byteCount + 2 * expAvg.byteCount)
 
         let (factored, _) = try Fixture.config("""
             {"optimizer": {"type": "adafactor"}, "params": [{"name": "w", "shape": [2, 3, 5]}, {"name": "b", "shape": [5]}]}

@@ -5,9 +5,8 @@ import Testing
 /// scalar torch formula it must agree with. State buffers are positional (see `ScalarState`).
 /// `isa` picks which compiled copy of the kernel runs.
 struct KernelVariant: Sendable, CustomTestStringConvertible {
-    typealias Kernel = @Sendable (_ step: Int, _ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>,
-                                  _ state: [UnsafeMutablePointer<Float>], _ gradScale: Float, _ range: Range<Int>,
-                                  _ isa: InstructionSet) -> UpdateStats
+    /// The rule of step `step` (1-based); the harness runs it over buffers of any state dtype.
+    typealias Rule = @Sendable (_ step: Int) -> LaneRule
     typealias Reference = @Sendable (_ step: Int, _ p: inout Float, _ g: Float, _ s: inout ScalarState, _ gradScale: Float) -> Void
 
     var name: String
@@ -15,7 +14,7 @@ struct KernelVariant: Sendable, CustomTestStringConvertible {
     let stateCount: Int
     /// Start value of every state buffer (Adagrad's initial_accumulator_value).
     let initialState: Float
-    let kernel: Kernel
+    let rule: Rule
     let reference: Reference
     /// The kernel performs the reference's float32 operations in the reference's order, fused
     /// where ATen fuses them, so it must give the reference's bits, not just agree within
@@ -45,10 +44,9 @@ struct KernelVariant: Sendable, CustomTestStringConvertible {
 extension KernelVariant {
     static func adam(_ name: String, lr: Double = 1e-2, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
                      weightDecay: Double, decoupled: Bool, amsgrad: Bool) -> KernelVariant {
-        KernelVariant(name: name, stateCount: amsgrad ? 3 : 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: amsgrad ? 3 : 2, initialState: 0, rule: { step in
             LaneRule.adamW(AdamW(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
                                  amsgrad: amsgrad, step: step))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1], amsgrad ? s[2] : nil]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.adam(step: step, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
                                  decoupled: decoupled, amsgrad: amsgrad, p: &p, grad: g, state: &s, gradScale: scale)
@@ -57,9 +55,9 @@ extension KernelVariant {
 
     static func sgd(_ name: String, lr: Double = 0.05, momentum: Double = 0, dampening: Double = 0,
                     weightDecay: Double = 0, nesterov: Bool = false) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 1, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 1, initialState: 0, rule: { step in
             let k = SGD(lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay, nesterov: nesterov, step: step)
-            return LaneRule.sgd(k).update(LaneBuffers(params: p, grads: g, state: [k.usesMomentum ? s[0] : nil]), gradScale: scale, range: range, on: isa)
+            return LaneRule.sgd(k)
         }, reference: { step, p, g, s, scale in
             ScalarReference.sgd(step: step, lr: lr, momentum: momentum, dampening: dampening, weightDecay: weightDecay,
                                 nesterov: nesterov, p: &p, grad: g, state: &s, gradScale: scale)
@@ -68,10 +66,9 @@ extension KernelVariant {
 
     static func rmsprop(_ name: String, lr: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0,
                         momentum: Double = 0, centered: Bool = false) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 3, initialState: 0, kernel: { _, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 3, initialState: 0, rule: { _ in
             let k = RMSProp(lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum, centered: centered)
-            return LaneRule.rmsProp(k).update(LaneBuffers(params: p, grads: g, state: [s[0], centered ? s[1] : nil, k.usesMomentum ? s[2] : nil]),
-                                              gradScale: scale, range: range, on: isa)
+            return LaneRule.rmsProp(k)
         }, reference: { _, p, g, s, scale in
             ScalarReference.rmsprop(lr: lr, alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum,
                                     centered: centered, p: &p, grad: g, state: &s, gradScale: scale)
@@ -80,9 +77,8 @@ extension KernelVariant {
 
     static func adagrad(_ name: String, lr: Double = 5e-2, lrDecay: Double = 0, eps: Double = 1e-10, weightDecay: Double = 0,
                         initialAccumulator: Float = 0) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 1, initialState: initialAccumulator, kernel: { step, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 1, initialState: initialAccumulator, rule: { step in
             LaneRule.adagrad(Adagrad(lr: lr, lrDecay: lrDecay, eps: eps, weightDecay: weightDecay, step: step))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.adagrad(step: step, lr: lr, lrDecay: lrDecay, eps: eps, weightDecay: weightDecay,
                                     p: &p, grad: g, state: &s, gradScale: scale)
@@ -97,9 +93,8 @@ extension KernelVariant {
 extension KernelVariant {
     static func adadelta(_ name: String, lr: Double = 1.0, rho: Double = 0.9, eps: Double = 1e-6,
                          weightDecay: Double = 0) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { _, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 2, initialState: 0, rule: { _ in
             LaneRule.adadelta(Adadelta(lr: lr, rho: rho, eps: eps, weightDecay: weightDecay))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { _, p, g, s, scale in
             ScalarReference.adadelta(lr: lr, rho: rho, eps: eps, weightDecay: weightDecay, p: &p, grad: g, state: &s, gradScale: scale)
         }, bitExact: true)
@@ -107,9 +102,8 @@ extension KernelVariant {
 
     static func adamax(_ name: String, lr: Double = 2e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
                        weightDecay: Double = 0) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 2, initialState: 0, rule: { step in
             LaneRule.adamax(Adamax(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, step: step))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.adamax(step: step, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
                                    p: &p, grad: g, state: &s, gradScale: scale)
@@ -119,12 +113,11 @@ extension KernelVariant {
     static func nAdam(_ name: String, lr: Double = 2e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
                       weightDecay: Double = 0, momentumDecay: Double = 4e-3, decoupled: Bool = false) -> KernelVariant {
         let muProduct = StepTable { ScalarReference.nAdamMuProduct(beta1: beta1, momentumDecay: momentumDecay, step: $0) }
-        return KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        return KernelVariant(name: name, stateCount: 2, initialState: 0, rule: { step in
             let mu = ScalarReference.nAdamMomentum(beta1: beta1, momentumDecay: momentumDecay, step: step)
             let muNext = ScalarReference.nAdamMomentum(beta1: beta1, momentumDecay: momentumDecay, step: step + 1)
             return LaneRule.nAdam(NAdam(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
                                         mu: mu, muNext: muNext, muProduct: Double(muProduct[step]), step: step))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.nAdam(step: step, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
                                   decoupled: decoupled, momentumDecay: momentumDecay, muProduct: muProduct[step],
@@ -136,10 +129,9 @@ extension KernelVariant {
     /// root: torch's own is not, so torch itself is matched within tolerance.
     static func rAdam(_ name: String, lr: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
                       weightDecay: Double = 0, decoupled: Bool = false, fromStep: Int = 1) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 2, initialState: 0, rule: { step in
             LaneRule.rAdam(RAdam(lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: decoupled,
                                  step: step + fromStep - 1))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.rAdam(step: step + fromStep - 1, lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
                                   decoupled: decoupled, p: &p, grad: g, state: &s, gradScale: scale)
@@ -149,10 +141,9 @@ extension KernelVariant {
     static func asgd(_ name: String, lr: Double = 1e-2, lambd: Double = 1e-4, alpha: Double = 0.75, t0: Double = 1e6,
                      weightDecay: Double = 0, fromStep: Int = 1) -> KernelVariant {
         let scalars = StepTable { ScalarReference.asgdScalars(lr: lr, lambd: lambd, alpha: alpha, t0: t0, step: $0 + fromStep - 1) }
-        return KernelVariant(name: name, stateCount: 1, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        return KernelVariant(name: name, stateCount: 1, initialState: 0, rule: { step in
             let (eta, mu) = scalars[step]
             return LaneRule.asgd(ASGD(eta: eta, mu: mu, lambd: lambd, weightDecay: weightDecay))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             let (eta, mu) = scalars[step]
             ScalarReference.asgd(eta: eta, mu: mu, lambd: lambd, weightDecay: weightDecay, p: &p, grad: g, state: &s, gradScale: scale)
@@ -161,9 +152,8 @@ extension KernelVariant {
 
     static func rprop(_ name: String, lr: Double = 1e-2, etaMinus: Double = 0.5, etaPlus: Double = 1.2,
                       minStep: Double = 1e-6, maxStep: Double = 50) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 2, initialState: 0, rule: { step in
             LaneRule.rprop(Rprop(lr: lr, etaMinus: etaMinus, etaPlus: etaPlus, minStep: minStep, maxStep: maxStep, step: step))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             ScalarReference.rprop(step: step, lr: lr, etaMinus: etaMinus, etaPlus: etaPlus, minStep: minStep, maxStep: maxStep,
                                   p: &p, grad: g, state: &s, gradScale: scale)
@@ -174,9 +164,8 @@ extension KernelVariant {
     /// configured decay by the initial lr first (as LionOptimizer does before building the kernel).
     static func lion(_ name: String, lr: Double = 1e-4, beta1: Double = 0.9, beta2: Double = 0.99,
                      weightDecay: Double = 0) -> KernelVariant {
-        KernelVariant(name: name, stateCount: 1, initialState: 0, kernel: { _, p, g, s, scale, range, isa in
+        KernelVariant(name: name, stateCount: 1, initialState: 0, rule: { _ in
             LaneRule.lion(Lion(lr: lr, beta1: beta1, beta2: beta2, weightDecay: weightDecay))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0]]), gradScale: scale, range: range, on: isa)
         }, reference: { _, p, g, s, scale in
             ScalarReference.lion(lr: lr, beta1: beta1, beta2: beta2, weightDecay: weightDecay, p: &p, grad: g, state: &s, gradScale: scale)
         }, bitExact: true, signOnly: true)
@@ -188,11 +177,10 @@ extension KernelVariant {
         let scalars = StepTable {
             ScalarReference.scheduleFreeScalars(lr: lr, warmupSteps: warmupSteps, r: r, weightLRPower: weightLRPower, step: $0 + fromStep - 1)
         }
-        return KernelVariant(name: name, stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        return KernelVariant(name: name, stateCount: 2, initialState: 0, rule: { step in
             let sf = scalars[step]
             return LaneRule.scheduleFreeAdamW(ScheduleFreeAdamW(lr: sf.lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
                                                                 ckp1: sf.ckp1, step: step + fromStep - 1))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { step, p, g, s, scale in
             let sf = scalars[step]
             ScalarReference.scheduleFreeAdamW(step: step + fromStep - 1, lr: sf.lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,

@@ -41,9 +41,8 @@ import Testing
         let a = KernelVariant.rprop("a", lr: 0.1).on(isa)
         // A different lr after step 1 (a schedule, a PATCH) changes nothing: the kernel of step 2
         // is built with lr 5 here.
-        let b = KernelVariant(name: "b", stateCount: 2, initialState: 0, kernel: { step, p, g, s, scale, range, isa in
+        let b = KernelVariant(name: "b", stateCount: 2, initialState: 0, rule: { step in
             LaneRule.rprop(Rprop(lr: step == 1 ? 0.1 : 5, etaMinus: 0.5, etaPlus: 1.2, minStep: 1e-6, maxStep: 50, step: step))
-                .update(LaneBuffers(params: p, grads: g, state: [s[0], s[1]]), gradScale: scale, range: range, on: isa)
         }, reference: { _, _, _, _, _ in }).on(isa)
         #expect(KernelHarness.kernel(a, params: params, grads: grads).params == KernelHarness.kernel(b, params: params, grads: grads).params)
     }

@@ -21,6 +21,14 @@ import StepTensors
                     {"name": "b", "shape": [4], "init": {"type": "normal", "seed": 2}}]}
         """
 
+    /// Adafactor on the matrix, and an AdamW group with q8 state on a vector big enough for it.
+    static let adafactorAndQ8 = """
+        {"optimizer": {"type": "adafactor"},
+         "groups": [{"name": "v8", "type": "adamw", "state_dtype": "q8"}],
+         "params": [{"name": "w", "shape": [4, 6], "init": {"type": "normal", "seed": 1}},
+                    {"name": "v", "shape": [5000], "group": "v8", "init": {"type": "normal", "seed": 2}}]}
+        """
+
     static func grads(_ s: Session, _ k: Int) -> [String: [Double]] {
         var out: [String: [Double]] = [:]
         for t in s.layout.tensors {
@@ -31,7 +39,10 @@ import StepTensors
 
     @Test("a checkpoint holds each state tensor in its own shape, only for the tensors that keep it, and restores to the same next step",
           arguments: [(adafactor, ["state.w.row_var": [2, 3, 1], "state.w.col_var": [2, 1, 5], "state.b.variance": [5]]),
-                      (hybrid, ["state.w.momentum_buffer": [6, 4], "state.b.exp_avg": [4], "state.b.exp_avg_sq": [4]])])
+                      (hybrid, ["state.w.momentum_buffer": [6, 4], "state.b.exp_avg": [4], "state.b.exp_avg_sq": [4]]),
+                      (adafactorAndQ8, ["state.w.row_var": [4, 1], "state.w.col_var": [1, 6],
+                                        "state.v.state1": [5000], "state.v.absmax1": [20], "state.v.qmap1": [256],
+                                        "state.v.state2": [5000], "state.v.absmax2": [20], "state.v.qmap2": [256]])])
     func roundTrip(body: String, state: [String: [Int]]) throws {
         let (config, inits) = try SessionConfig.parse(try JSONParser.parse(body))
         let s = Session(id: "c", config: config, inits: inits, parallel: .serial)

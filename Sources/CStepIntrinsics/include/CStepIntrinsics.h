@@ -36,4 +36,64 @@ static inline int stepd_cpu_runs_x86_64_v3(void) {
     return 0;
 #endif
 }
+
+/*
+ * Low-precision optimizer state (StepLanes' LaneFormula). Swift's SIMD element access in a loop
+ * goes through the stack lane by lane (a store-forwarding stall per lane); these are the same
+ * operations as plain C loops and vector casts, which clang keeps in registers (and gathers on
+ * x86-64-v3). Integer and correctly rounded float operations only, so both compiled copies give
+ * the same bits.
+ */
+#include <stdint.h>
+typedef uint16_t stepd_u16x8 __attribute__((ext_vector_type(8)));
+typedef uint32_t stepd_u32x8 __attribute__((ext_vector_type(8)));
+typedef int32_t stepd_i32x8 __attribute__((ext_vector_type(8)));
+
+/* bfloat16 to float32: the 16 bits become the top half. */
+static inline __attribute__((always_inline)) stepd_float8 stepd_bf16_widen8(const void *p) {
+    stepd_u16x8 h;
+    __builtin_memcpy(&h, p, 16);
+    stepd_u32x8 w = __builtin_convertvector(h, stepd_u32x8) << 16;
+    stepd_float8 f;
+    __builtin_memcpy(&f, &w, 32);
+    return f;
+}
+
+/* float32 to bfloat16, rounding to nearest even; a NaN stays a quiet NaN. */
+static inline __attribute__((always_inline)) void stepd_bf16_narrow8(stepd_float8 x, void *p) {
+    stepd_u32x8 bits;
+    __builtin_memcpy(&bits, &x, 32);
+    stepd_u32x8 rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+    stepd_u32x8 quiet = (bits >> 16) | 0x40u;
+    stepd_i32x8 nan = (stepd_i32x8)(x != x);
+    stepd_u32x8 out = (quiet & (stepd_u32x8)nan) | (rounded & ~(stepd_u32x8)nan);
+    stepd_u16x8 h = __builtin_convertvector(out, stepd_u16x8);
+    __builtin_memcpy(p, &h, 16);
+}
+
+/* Eight q8 values: map[code] * scale. */
+static inline __attribute__((always_inline)) stepd_float8 stepd_q8_dequantize8(const uint8_t *codes, const float *map, float scale) {
+    stepd_float8 v = {map[codes[0]], map[codes[1]], map[codes[2]], map[codes[3]],
+                      map[codes[4]], map[codes[5]], map[codes[6]], map[codes[7]]};
+    return v * scale;
+}
+
+/*
+ * The nearest codes of values[i] / d for i < n (QuantizationMap): the bucket of each normalized
+ * value's order-preserving key (top 16 bits, from `base`, clamped to `count` buckets) gives the
+ * number of midpoints below it, and one comparison with the next midpoint finishes the search.
+ */
+static inline __attribute__((always_inline)) void stepd_q8_quantize(const float *values, long n, float d, const uint8_t *buckets,
+                                                                     const float *midpoints, int32_t base, int32_t count, uint8_t *codes) {
+    for (long i = 0; i < n; i++) {
+        float x = values[i] / d;
+        uint32_t bits;
+        __builtin_memcpy(&bits, &x, 4);
+        uint32_t key = (bits & 0x80000000u) ? ~bits : (bits ^ 0x80000000u);
+        int32_t b = (int32_t)(key >> 16) - base;
+        b = b < 0 ? 0 : (b >= count ? count - 1 : b);
+        uint32_t c = buckets[b];
+        codes[i] = (uint8_t)(c + (x > midpoints[c]));
+    }
+}
 #endif

@@ -27,7 +27,7 @@ public enum AdadeltaOptimizer: LaneOptimizer {
     public static let type = "adadelta"
     public static let reference = "torch.optim.Adadelta"
     public static let defaults = Hyperparameters()
-    public static let stateTensors = [StateTensor<Hyperparameters>("square_avg"), StateTensor("acc_delta")]
+    public static let stateTensors = [StateTensor<Hyperparameters>("square_avg", map: .unsigned), StateTensor("acc_delta", map: .unsigned)]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
         .adadelta(Adadelta(lr: lr, rho: h.rho, eps: h.eps, weightDecay: h.weightDecay))

@@ -30,7 +30,7 @@ public enum AdagradOptimizer: LaneOptimizer {
     public static let reference = "torch.optim.Adagrad"
     public static let defaults = Hyperparameters()
     /// The accumulator starts at each group's `initial_accumulator_value`.
-    public static let stateTensors = [StateTensor<Hyperparameters>("sum", initial: { Float($0.initialAccumulatorValue) })]
+    public static let stateTensors = [StateTensor<Hyperparameters>("sum", initial: { Float($0.initialAccumulatorValue) }, map: .unsigned)]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
         .adagrad(Adagrad(lr: lr, lrDecay: h.lrDecay, eps: h.eps, weightDecay: h.weightDecay, step: step))

@@ -26,7 +26,8 @@ public struct AdamHyperparameters: OptimizerHyperparameters, Equatable {
     }
 
     static let state: [StateTensor<AdamHyperparameters>] = [
-        StateTensor("exp_avg"), StateTensor("exp_avg_sq"), StateTensor("max_exp_avg_sq", usedWhen: { $0.amsgrad }),
+        StateTensor("exp_avg", map: .signed), StateTensor("exp_avg_sq", map: .unsigned),
+        StateTensor("max_exp_avg_sq", usedWhen: { $0.amsgrad }, map: .unsigned),
     ]
 }
 

@@ -28,7 +28,7 @@ public enum AdamaxOptimizer: LaneOptimizer {
     public static let reference = "torch.optim.Adamax"
     public static let defaults = Hyperparameters()
     public static let bitExact = true
-    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg"), StateTensor("exp_inf")]
+    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg", map: .signed), StateTensor("exp_inf", map: .unsigned)]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
         .adamax(Adamax(lr: lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, step: step))

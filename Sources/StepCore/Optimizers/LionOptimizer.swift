@@ -31,7 +31,7 @@ public enum LionOptimizer: LaneOptimizer {
     public static let reference = "lion-pytorch 0.2.5 Lion"
     public static let defaults = Hyperparameters()
     public static let bitExact = true
-    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg")]
+    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg", map: .signed)]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
         .lion(Lion(lr: lr, beta1: h.beta1, beta2: h.beta2, weightDecay: h.decoupledWeightDecay ? h.weightDecay / h.lr : h.weightDecay))

@@ -33,7 +33,7 @@ public enum NAdamOptimizer: LaneOptimizer {
     public static let type = "nadam"
     public static let reference = "torch.optim.NAdam"
     public static let defaults = Hyperparameters()
-    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg"), StateTensor("exp_avg_sq")]
+    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg", map: .signed), StateTensor("exp_avg_sq", map: .unsigned)]
     /// The product of the momentum coefficients so far, a float32 0-dim tensor in torch.
     public static let scalars = [GroupScalar("mu_product", initial: 1)]
 

@@ -30,7 +30,7 @@ public enum RAdamOptimizer: LaneOptimizer {
     public static let type = "radam"
     public static let reference = "torch.optim.RAdam"
     public static let defaults = Hyperparameters()
-    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg"), StateTensor("exp_avg_sq")]
+    public static let stateTensors = [StateTensor<Hyperparameters>("exp_avg", map: .signed), StateTensor("exp_avg_sq", map: .unsigned)]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
         .rAdam(RAdam(lr: lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay,

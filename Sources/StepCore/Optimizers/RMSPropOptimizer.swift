@@ -32,8 +32,8 @@ public enum RMSPropOptimizer: LaneOptimizer {
     public static let reference = "torch.optim.RMSprop"
     public static let defaults = Hyperparameters()
     public static let stateTensors: [StateTensor<Hyperparameters>] = [
-        StateTensor("square_avg"), StateTensor("grad_avg", usedWhen: { $0.centered }),
-        StateTensor("momentum_buffer", usedWhen: { $0.momentum > 0 }),
+        StateTensor("square_avg", map: .unsigned), StateTensor("grad_avg", usedWhen: { $0.centered }, map: .signed),
+        StateTensor("momentum_buffer", usedWhen: { $0.momentum > 0 }, map: .signed),
     ]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {

@@ -33,7 +33,7 @@ public enum SGDOptimizer: LaneOptimizer {
     public static let reference = "torch.optim.SGD"
     public static let defaults = Hyperparameters()
     public static let bitExact = true
-    public static let stateTensors = [StateTensor<Hyperparameters>("momentum_buffer", usedWhen: { $0.momentum != 0 })]
+    public static let stateTensors = [StateTensor<Hyperparameters>("momentum_buffer", usedWhen: { $0.momentum != 0 }, map: .signed)]
 
     public static func rule(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> LaneRule {
         .sgd(SGD(lr: lr, momentum: h.momentum, dampening: h.dampening, weightDecay: h.weightDecay, nesterov: h.nesterov, step: step))
