@@ -107,7 +107,7 @@ let package = Package(
         // them besides passing (which cases may be "not yet", and that their reason is real).
         .target(name: "StepConformanceTesting", dependencies: ["StepConformance", "StepCore", "StepJSON", "StepKernels"],
                 path: "Tests/StepConformanceTesting"),
-        .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels"]),
+        .testTarget(name: "StepKernelsTests", dependencies: ["StepKernels", "StepLanes"]),
         .testTarget(name: "StepJSONTests", dependencies: ["StepJSON"]),
         .testTarget(name: "StepCoreTests", dependencies: ["StepCore", "StepConformance", "StepConformanceTesting", "StepJSON", "StepKernels"]),
         // Test helpers (temporary directories, hand-built files) for the codec's and the store's tests.

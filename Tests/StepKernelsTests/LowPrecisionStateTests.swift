@@ -1,4 +1,5 @@
 import StepKernels
+@testable import StepLanes
 import Testing
 
 /// State kept in bfloat16 or as q8 codes: the kernels run each rule's float32 formula on state
@@ -127,5 +128,12 @@ import Testing
             for c in 1..<256 where abs(Double(x) - search[c]) < abs(Double(x) - search[best]) { best = c }
             #expect(map.code(x) == UInt8(best), "\(x): code \(map.code(x)), nearest \(best)")
         }
+        // The kernels' block quantizer (eight lanes at a time, then a scalar tail) finds the same codes.
+        let xs = (probes + random + [.nan, 1.5, -1.5, .infinity]).filter { map.isSigned || !($0 < 0) }
+        var codes = [UInt8](repeating: 0, count: xs.count)
+        xs.withUnsafeBufferPointer { v in
+            codes.withUnsafeMutableBufferPointer { map.quantize(v.baseAddress!, count: xs.count, dividedBy: 1, into: $0.baseAddress!) }
+        }
+        #expect(codes == xs.map { map.code($0) })
     }
 }
