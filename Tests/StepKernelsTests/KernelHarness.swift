@@ -54,7 +54,9 @@ enum KernelHarness {
         var p = params
         let s0 = v.initialState
         var st = [ScalarState](repeating: ScalarState(s0: s0, s1: s0, s2: s0), count: p.count)
-        var quantized = (0..<v.stateCount).map { k in ScalarQuantizer.quantize([Float](repeating: s0, count: p.count), dtype == .q8 ? maps[k] : .signed) }
+        // Only q8 quantizes: the scalar code search is 256 comparisons per element, which on a
+        // million elements in a debug build costs minutes.
+        var quantized = dtype != .q8 ? [] : (0..<v.stateCount).map { k in ScalarQuantizer.quantize([Float](repeating: s0, count: p.count), maps[k]) }
         for (k, stepGrads) in grads.enumerated() {
             if dtype == .q8 {
                 for slot in 0..<v.stateCount {
