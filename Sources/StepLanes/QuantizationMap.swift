@@ -10,20 +10,23 @@ import CStepIntrinsics
 /// Quantizing finds the nearest code of a normalized value `x = value / absmax`, a tie going to
 /// the lower code; as bitsandbytes' CPU quantizer does, the search takes the map's first value
 /// as -1 (the signed map starts at -0.9930; dequantizing still uses the stored value). The
-/// search is two table reads: `buckets`, indexed by the top 16 bits of `x`'s float32 pattern
-/// (in an order-preserving form), gives how many midpoints between codes lie below the bucket,
-/// and a bucket holds at most one midpoint, so one comparison with it finishes the search.
-/// Midpoints are exact: each is the largest float32 not above the true midpoint, so
-/// `x > midpoint` is decided as it would be in exact arithmetic.
+/// search is one table read: the top 16 bits of `x`'s float32 pattern (in an order-preserving
+/// form) pick a bucket, and a bucket holds at most one midpoint between codes, so its entry is
+/// how many midpoints lie below the bucket and the low 16 bits of the one inside it (0xFFFF if
+/// none): one integer comparison of `x`'s low 16 bits with those finishes the search. A search
+/// with two dependent reads (the bucket, then the midpoint) cost a third more per step, and
+/// table reads are what limits q8's speed (README). Midpoints are exact: each is the largest
+/// float32 not above the true midpoint, so `x > midpoint` is decided as it would be in exact
+/// arithmetic.
 ///
 /// The tables are built once per process and never freed: the kernels read them through raw
 /// pointers, and `QuantizationMap` is a plain value that can travel in `LaneBuffers`.
 public struct QuantizationMap: @unchecked Sendable, Equatable {
     /// The 256 values a code stands for.
     public let values: UnsafePointer<Float>
-    /// 256 entries: entry k is the midpoint between codes k and k+1; entry 255 is +infinity.
-    @usableFromInline let midpoints: UnsafePointer<Float>
-    @usableFromInline let buckets: UnsafePointer<UInt8>
+    /// Per bucket: the code of the bucket's lowest value << 16, or-ed with the low 16 bits of the
+    /// order key of the midpoint inside the bucket (0xFFFF if none).
+    @usableFromInline let search: UnsafePointer<UInt32>
     public let isSigned: Bool
 
     /// Elements per block, each block with its own absmax (bitsandbytes' `blocksize`).
@@ -47,31 +50,29 @@ public struct QuantizationMap: @unchecked Sendable, Equatable {
         values.initialize(from: source, count: 256)
         var search = source
         search[0] = -1
-        let midpoints = UnsafeMutablePointer<Float>.allocate(capacity: 256)
+        var midpoints = [Float](repeating: .infinity, count: 256)
         for k in 0..<255 {
             let exact = (Double(search[k]) + Double(search[k + 1])) / 2
             var m = Float(exact)
             if Double(m) > exact { m = m.nextDown }
             midpoints[k] = m
         }
-        midpoints[255] = .infinity
         let count = Int(QuantizationMap.bucketCount)
-        let buckets = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+        let table = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
         var below = 0
-        var perBucket = [Int](repeating: 0, count: count)
         for b in 0..<count {
-            let lowest = QuantizationMap.float(orderKey: UInt32(Int(QuantizationMap.bucketBase) + b) << 16)
-            while below < 255 && midpoints[below] < lowest { below += 1 }
-            buckets[b] = UInt8(below)
+            let key = UInt32(Int(QuantizationMap.bucketBase) + b) << 16
+            while below < 255 && midpoints[below] < QuantizationMap.float(orderKey: key) { below += 1 }
+            let inside = below < 255 && QuantizationMap.bucket(midpoints[below]) == Int32(b)
+            if inside && below + 1 < 255 {
+                precondition(QuantizationMap.bucket(midpoints[below + 1]) != Int32(b),
+                             "a bucket holds at most one midpoint, so one comparison finds the code")
+            }
+            let low = inside ? QuantizationMap.orderKey(midpoints[below]) & 0xFFFF : 0xFFFF
+            table[b] = UInt32(below) << 16 | low
         }
-        for k in 0..<255 {
-            let b = Int(QuantizationMap.bucket(midpoints[k]))
-            perBucket[b] += 1
-        }
-        precondition(perBucket.allSatisfy { $0 <= 1 }, "a bucket holds at most one midpoint, so one comparison finds the code")
         self.values = UnsafePointer(values)
-        self.midpoints = UnsafePointer(midpoints)
-        self.buckets = UnsafePointer(buckets)
+        self.search = UnsafePointer(table)
     }
 
     /// The float whose order-preserving key is `key` (inverse of `orderKey`).
@@ -79,23 +80,26 @@ public struct QuantizationMap: @unchecked Sendable, Equatable {
         key & 0x8000_0000 != 0 ? Float(bitPattern: key ^ 0x8000_0000) : Float(bitPattern: ~key)
     }
 
-    static func bucket(_ x: Float) -> Int32 {
+    /// Ordered as the floats are: negative patterns inverted, positive ones with the sign set.
+    static func orderKey(_ x: Float) -> UInt32 {
         let bits = x.bitPattern
-        let key = bits & 0x8000_0000 != 0 ? ~bits : bits ^ 0x8000_0000
-        return min(max(Int32(key >> 16) - bucketBase, 0), bucketCount - 1)
+        return bits & 0x8000_0000 != 0 ? ~bits : bits ^ 0x8000_0000
     }
 
-    /// The nearest code of one normalized value (scalar form of `codes`, for tests and conversions).
+    static func bucket(_ x: Float) -> Int32 {
+        min(max(Int32(orderKey(x) >> 16) - bucketBase, 0), bucketCount - 1)
+    }
+
+    /// The nearest code of one normalized value (scalar form of `quantize`, for tests and conversions).
     public func code(_ x: Float) -> UInt8 {
-        var c = Int(buckets[Int(QuantizationMap.bucket(x))])
-        if x > midpoints[c] { c += 1 }
-        return UInt8(c)
+        let entry = search[Int(QuantizationMap.bucket(x))]
+        return UInt8(entry >> 16) + (QuantizationMap.orderKey(x) & 0xFFFF > entry & 0xFFFF ? 1 : 0)
     }
 
     /// The nearest codes of `values[i] / d` for `i < count`, into `codes`.
     @inlinable @inline(__always)
     func quantize(_ values: UnsafePointer<Float>, count: Int, dividedBy d: Float, into codes: UnsafeMutablePointer<UInt8>) {
-        stepd_q8_quantize(values, count, d, buckets, midpoints, QuantizationMap.bucketBase, QuantizationMap.bucketCount, codes)
+        stepd_q8_quantize(values, count, d, search, QuantizationMap.bucketBase, QuantizationMap.bucketCount, codes)
     }
 
     private static let signedValues: [Float] = [

@@ -80,14 +80,16 @@ static inline __attribute__((always_inline)) stepd_float8 stepd_q8_dequantize8(c
 
 /*
  * The nearest codes of values[i] / d for i < n (QuantizationMap): the bucket of each normalized
- * value's order-preserving key (top 16 bits, from `base`, clamped to `count` buckets) gives the
- * number of midpoints below it, and one comparison with the next midpoint finishes the search.
- * Eight at a time (a vector division, the key and clamp in integer lanes, the two table reads
- * gathered), then one at a time for the tail: the same operations, so the same codes.
+ * value's order-preserving key (top 16 bits, from `base`, clamped to `count` buckets) holds the
+ * code of its lowest value (bits 16 and up) and the low key bits of the one midpoint inside it
+ * (0xFFFF if none); a key above that midpoint's is one code higher. Eight at a time (a vector
+ * division, integer lanes, one table read per lane), then one at a time for the tail: the same
+ * operations, so the same codes. The reads are scalar loads: this machine's vpgatherdd is
+ * slower than eight of them.
  */
 typedef uint8_t stepd_u8x8 __attribute__((ext_vector_type(8)));
-static inline __attribute__((always_inline)) void stepd_q8_quantize(const float *values, long n, float d, const uint8_t *buckets,
-                                                                     const float *midpoints, int32_t base, int32_t count, uint8_t *codes) {
+static inline __attribute__((always_inline)) void stepd_q8_quantize(const float *values, long n, float d, const uint32_t *table,
+                                                                     int32_t base, int32_t count, uint8_t *codes) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {
         stepd_float8 x;
@@ -99,11 +101,9 @@ static inline __attribute__((always_inline)) void stepd_q8_quantize(const float 
         stepd_u32x8 key = (bits ^ 0x80000000u) ^ (negative & 0x7FFFFFFFu);
         stepd_i32x8 b = (stepd_i32x8)(key >> 16) - base;
         b = __builtin_elementwise_min(__builtin_elementwise_max(b, (stepd_i32x8)0), (stepd_i32x8)(count - 1));
-        stepd_i32x8 c = {buckets[b[0]], buckets[b[1]], buckets[b[2]], buckets[b[3]],
-                         buckets[b[4]], buckets[b[5]], buckets[b[6]], buckets[b[7]]};
-        stepd_float8 m = {midpoints[c[0]], midpoints[c[1]], midpoints[c[2]], midpoints[c[3]],
-                          midpoints[c[4]], midpoints[c[5]], midpoints[c[6]], midpoints[c[7]]};
-        c = c - (stepd_i32x8)(x > m);
+        stepd_u32x8 e = {table[b[0]], table[b[1]], table[b[2]], table[b[3]],
+                         table[b[4]], table[b[5]], table[b[6]], table[b[7]]};
+        stepd_i32x8 c = (stepd_i32x8)(e >> 16) - (stepd_i32x8)((key & 0xFFFFu) > (e & 0xFFFFu));
         stepd_u8x8 out = __builtin_convertvector(c, stepd_u8x8);
         __builtin_memcpy(codes + i, &out, 8);
     }
@@ -114,8 +114,8 @@ static inline __attribute__((always_inline)) void stepd_q8_quantize(const float 
         uint32_t key = (bits & 0x80000000u) ? ~bits : (bits ^ 0x80000000u);
         int32_t b = (int32_t)(key >> 16) - base;
         b = b < 0 ? 0 : (b >= count ? count - 1 : b);
-        uint32_t c = buckets[b];
-        codes[i] = (uint8_t)(c + (x > midpoints[c]));
+        uint32_t e = table[b];
+        codes[i] = (uint8_t)((e >> 16) + ((key & 0xFFFFu) > (e & 0xFFFFu)));
     }
 }
 #endif
