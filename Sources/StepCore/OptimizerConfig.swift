@@ -55,7 +55,7 @@ public struct OptimizerConfig: Sendable {
     public var json: JSONValue {
         var o = JSONObject([("type", .string(kind.type))])
         for (k, v) in kind.json(hyper).pairs { o[k] = v }
-        if stateDType != .f32 { o["state_dtype"] = .string(stateDType.rawValue) }
+        o["state_dtype"] = .string(stateDType.rawValue)
         return .object(o)
     }
 }

@@ -34,10 +34,11 @@ import Testing
         let again = try SessionConfig.parse(c.json).0
         #expect(again.optimizer == c.optimizer)
         #expect(again.json == c.json)
-        // Every default is written out: the JSON names each field of the type.
+        // Every default is written out: the JSON names each field of the type, and state_dtype.
         guard case .object(let o) = c.optimizer.json else { Issue.record("not an object"); return }
         let kind = try #require(Optimizers.named(type))
-        #expect(Set(o.keys) == Set(["type"] + Array(kind.json(kind.defaults).keys)))
+        #expect(Set(o.keys) == Set(["type", "state_dtype"] + Array(kind.json(kind.defaults).keys)))
+        #expect(o["state_dtype"] == .string("f32"))
     }
 
     @Test("ten steps move every parameter and keep them finite; the group's own lr is used", arguments: types)

@@ -59,7 +59,7 @@ def test_server_fills_in_exactly_the_schemas_fields_and_defaults(stepd_url, type
             if key == "type":
                 continue
             want = default_of(prop)
-            if want is None or (isinstance(want, list) and None in want):
+            if want is None or isinstance(want, str) or (isinstance(want, list) and None in want):
                 assert got[key] == want, key
             else:
                 assert got[key] == pytest.approx(want), key
@@ -77,3 +77,19 @@ def test_a_field_outside_the_schema_is_refused_naming_it(stepd_url, type_name):
                             "params": [{"name": "w", "shape": [1], "values": [1]}]})
     assert status == 422, body
     assert body["field"] == "optimizer.learning_rate"
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_the_state_dtypes_the_schema_allows_are_the_ones_the_server_keeps(stepd_url, type_name):
+    allowed = schema_for(type_name)["properties"]["state_dtype"]["enum"]
+    for dtype in ["f32", "bf16", "q8"]:
+        status, body = request(stepd_url, "POST", "/v1/sessions",
+                               {"optimizer": {"type": type_name, "state_dtype": dtype},
+                                "params": [{"name": "w", "shape": [1, 3], "values": [1, 2, 3]}]})
+        if dtype in allowed:
+            assert status == 201, (dtype, body)
+            assert body["config"]["optimizer"]["state_dtype"] == dtype
+            request(stepd_url, "DELETE", f"/v1/sessions/{body['id']}")
+        else:
+            assert status == 422, (dtype, body)
+            assert body["field"] == "optimizer.state_dtype"
