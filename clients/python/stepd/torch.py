@@ -40,7 +40,7 @@ _HYPER_KEYS = ("type", "lr", "weight_decay", "betas", "eps", "momentum", "dampen
                "centered", "amsgrad", "maximize", "lr_decay", "initial_accumulator_value", "rho",
                "momentum_decay", "decoupled_weight_decay", "lambd", "t0", "etas", "step_sizes",
                "warmup_steps", "r", "weight_lr_power", "beta2_decay", "d", "eps_root", "ns_coefficients",
-               "ns_steps", "adjust_lr_fn")
+               "ns_steps", "adjust_lr_fn", "state_dtype")
 
 
 def _identity(t: torch.Tensor) -> int:

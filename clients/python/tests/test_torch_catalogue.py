@@ -244,3 +244,31 @@ def test_lamb_matches_optax(url):
         assert names == opt.names
     finally:
         opt.session.delete()
+
+
+def test_a_torch_groups_state_dtype_reaches_the_server_and_changing_it_converts_the_state(url):
+    """`state_dtype` is a group key like lr: set on a torch group it becomes the stepd group's,
+    and assigning a new one between steps PATCHes the session, which converts the state."""
+    torch.manual_seed(0)
+    big = torch.nn.Parameter(torch.randn(64, 80))   # 5120 elements: q8 applies (>= 4096)
+    bias = torch.nn.Parameter(torch.zeros(80))
+    opt = StepdOptimizer([{"params": [("w", big)], "state_dtype": "q8"}, {"params": [("b", bias)]}],
+                         url=url, optimizer={"type": "adamw", "lr": 1e-2})
+    try:
+        groups = {g["name"]: g for g in opt.session.summary["config"]["groups"]}
+        assert groups["group0"]["state_dtype"] == "q8"
+        assert opt.param_groups[1]["state_dtype"] == "f32"
+        for _ in range(2):
+            opt.zero_grad()
+            (big.sum() + bias.sum()).backward()
+            opt.step()
+        opt.param_groups[0]["state_dtype"] = "bf16"
+        opt.zero_grad()
+        (big.sum() + bias.sum()).backward()
+        opt.step()
+        summary = opt.session.client.session(opt.session.id).summary
+        groups = {g["name"]: g for g in summary["config"]["groups"]}
+        assert groups["group0"]["state_dtype"] == "bf16"
+        assert summary["step"] == 3
+    finally:
+        opt.session.delete()
