@@ -18,8 +18,8 @@ public enum StateEncoding {
                 var m: Float = 0
                 for i in start..<end where abs(values[i]) > m { m = abs(values[i]) }
                 absmax![block] = m
-                let d = m > 0 ? m : 1
-                for i in start..<end { bytes.storeBytes(of: map.code(values[i] / d), toByteOffset: i, as: UInt8.self) }
+                map.quantize(values + start, count: end - start, dividedBy: m > 0 ? m : 1,
+                             into: (bytes + start).assumingMemoryBound(to: UInt8.self))
                 start = end
                 block += 1
             }

@@ -90,15 +90,16 @@ public struct QuantizationMap: @unchecked Sendable, Equatable {
         min(max(Int32(orderKey(x) >> 16) - bucketBase, 0), bucketCount - 1)
     }
 
-    /// The nearest code of one normalized value (scalar form of `quantize`, for tests and conversions).
+    /// The nearest code of one normalized value.
     public func code(_ x: Float) -> UInt8 {
-        let entry = search[Int(QuantizationMap.bucket(x))]
-        return UInt8(entry >> 16) + (QuantizationMap.orderKey(x) & 0xFFFF > entry & 0xFFFF ? 1 : 0)
+        var x = x, c: UInt8 = 0
+        quantize(&x, count: 1, dividedBy: 1, into: &c)
+        return c
     }
 
     /// The nearest codes of `values[i] / d` for `i < count`, into `codes`.
     @inlinable @inline(__always)
-    func quantize(_ values: UnsafePointer<Float>, count: Int, dividedBy d: Float, into codes: UnsafeMutablePointer<UInt8>) {
+    public func quantize(_ values: UnsafePointer<Float>, count: Int, dividedBy d: Float, into codes: UnsafeMutablePointer<UInt8>) {
         stepd_q8_quantize(values, count, d, search, QuantizationMap.bucketBase, QuantizationMap.bucketCount, codes)
     }
 
