@@ -9,7 +9,7 @@
  *   q8 gather    bitsandbytes' dynamic map, exact nearest code: dequantize and the one-read code
  *                search (the table stepd uses, QuantizationMap) with vpgatherdd
  *   q8 scalar    the same with eight scalar loads per vector, as stepd's kernels do
- *   q8 no-requant  dequantize and update only, codes left as they were: the part without the search
+ *   q8 no-requant  dequantize (gathered) and update only, codes left as they were: all but the search
  *   int8 linear  a code that is round(x * 127 / absmax): no table at all, the cheapest 8-bit
  *                state there is (not bitsandbytes' format), so the most any 8-bit kernel can gain
  *
@@ -103,12 +103,16 @@ static void quant_scalar(const float *x, float d, const uint32_t *tab, uint8_t *
         store_codes(key, e, out + i);
     }
 }
-static void quant_linear(const float *x, float scale, uint8_t *out, int sign) {
+/* Both slots at once: round(x * scale) to int32, packed with saturation to int8 (exp_avg) and uint8. */
+static void quant_linear(const float *m, float sm, const float *v, float sv, uint8_t *om, uint8_t *ov) {
     for (int i = 0; i < BS; i += 8) {
-        f8 v; memcpy(&v, x + i, 32);
-        i8v c = __builtin_convertvector(__builtin_elementwise_roundeven(v * scale), i8v) + (sign ? 128 : 0);
-        b8v o = __builtin_convertvector(c, b8v);
-        memcpy(out + i, &o, 8);
+        __m256i cm = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(m + i), _mm256_set1_ps(sm)));
+        __m256i cv = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i), _mm256_set1_ps(sv)));
+        __m256i w = _mm256_packs_epi32(cm, cv);           /* m0-3 v0-3 | m4-7 v4-7 (16-bit) */
+        __m256i mb = _mm256_packs_epi16(w, w), vb = _mm256_packus_epi16(w, w);
+        uint32_t a = _mm256_extract_epi32(mb, 0), b = _mm256_extract_epi32(mb, 4);
+        uint32_t c = _mm256_extract_epi32(vb, 1), d = _mm256_extract_epi32(vb, 5);
+        memcpy(om + i, &a, 4); memcpy(om + i + 4, &b, 4); memcpy(ov + i, &c, 4); memcpy(ov + i + 4, &d, 4);
     }
 }
 
@@ -139,11 +143,10 @@ static void q8range(long lo, long hi, int variant) {
             long i = s + 8 * j;
             f8 p, g, m, v;
             memcpy(&p, P + i, 32); memcpy(&g, G + i, 32);
-            if (variant == 1) { m = deq_gather(CM + i, smap, sm); v = deq_gather(CV + i, umap, sv); }
+            if (variant == 1 || variant == 3) { m = deq_gather(CM + i, smap, sm); v = deq_gather(CV + i, umap, sv); }
             else if (variant == 4) {
-                b8v cm, cv; memcpy(&cm, CM + i, 8); memcpy(&cv, CV + i, 8);
-                m = __builtin_convertvector(__builtin_convertvector(cm, i8v) - 128, f8) * sm;
-                v = __builtin_convertvector(cv, f8) * sv;
+                m = (f8)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(CM + i)))) * sm;
+                v = (f8)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(CV + i)))) * sv;
             } else { m = deq_scalar(CM + i, smap, sm); v = deq_scalar(CV + i, umap, sv); }
             adamw(&p, g, &m, &v);
             memcpy(P + i, &p, 32);
@@ -156,7 +159,7 @@ static void q8range(long lo, long hi, int variant) {
         case 1: quant_gather((float *)tm, xm > 0 ? xm : 1, stab, CM + s); quant_gather((float *)tv, xv > 0 ? xv : 1, utab, CV + s); break;
         case 2: quant_scalar((float *)tm, xm > 0 ? xm : 1, stab, CM + s); quant_scalar((float *)tv, xv > 0 ? xv : 1, utab, CV + s); break;
         case 3: break;
-        case 4: quant_linear((float *)tm, xm > 0 ? 127 / xm : 1, CM + s, 1); quant_linear((float *)tv, xv > 0 ? 255 / xv : 1, CV + s, 0);
+        case 4: quant_linear((float *)tm, xm > 0 ? 127 / xm : 1, (float *)tv, xv > 0 ? 255 / xv : 1, CM + s, CV + s);
                 xm /= 127; xv /= 255; break;
         }
         if (variant != 3) { AM[blk] = xm; AV[blk] = xv; }
