@@ -41,8 +41,9 @@ public final class Session: @unchecked Sendable {
     private var retired = false
     /// The base URL of the server this session is being moved to (`beginMove`): from then on
     /// every change is refused with `.moving`, so the checkpoint taken for the move stays the
-    /// whole truth. Reads and snapshots go on.
-    private var _movingTo: String?
+    /// whole truth. Reads and snapshots go on. The data directory keeps it too
+    /// (`SessionPersistence.moveChanged`), so a restart mid-move does not thaw the session.
+    private var _movingTo: MoveTarget?
 
     public init(id: String, config: SessionConfig, inits: [ParamInit], tenant: String? = nil, parallel: Parallel = .machine) {
         self.id = id
@@ -81,7 +82,7 @@ public final class Session: @unchecked Sendable {
         self.init(id: image.id, config: config, state: image.state, tenant: image.tenant, parallel: parallel,
                   lastParamNorm: image.history.last?.paramNorm)
         _step = image.step
-        for r in image.history { history.append(r) }
+        history = StepHistory(capacity: config.historyCapacity, records: image.history, total: image.historyTotal)
         _version = image.version
         if let p = image.pending {
             let acc = config.accumulation
@@ -135,19 +136,19 @@ public final class Session: @unchecked Sendable {
 
     private func checkLive() throws(SessionError) {
         if retired { throw .retired(id: id) }
-        if let to = _movingTo { throw .moving(id: id, to: to) }
+        if let to = _movingTo { throw .moving(id: id, to: to.base) }
     }
 
-    public var movingTo: String? { locked { _movingTo } }
+    public var movingTo: MoveTarget? { locked { _movingTo } }
 
     /// Freezes the session for a move to the server at `to`: changes are refused from now on,
     /// and a change in progress finishes first. Moving again (to the same or another place)
     /// is allowed: a client retrying a move that failed halfway starts over.
-    public func beginMove(to: String) throws(SessionError) {
+    public func beginMove(to target: MoveTarget) throws(SessionError) {
         lock.lock()
         defer { lock.unlock() }
         if retired { throw .retired(id: id) }
-        _movingTo = to
+        _movingTo = target
     }
 
     /// Thaws a session whose move was abandoned (the copy could not be placed).
@@ -733,7 +734,7 @@ public final class Session: @unchecked Sendable {
 
     private func captureLocked(historyTail: Int) -> SessionImage {
         SessionImage(id: id, config: _config, step: _step, state: state.copy(), history: history.last(historyTail),
-                     version: _version, pending: pending?.captured, tenant: tenant)
+                     historyTotal: history.total, version: _version, pending: pending?.captured, tenant: tenant)
     }
 
     // MARK: Copy-free snapshots (SessionSnapshot)
@@ -748,7 +749,8 @@ public final class Session: @unchecked Sendable {
     func liveImageLocked(historyTail: Int) -> SessionImage {
         SessionImage(id: id, config: _config, step: _step,
                      state: OptimizerState(params: state.params, roles: state.roles, layout: state.layout, scalars: state.scalars),
-                     history: history.last(historyTail), version: _version, pending: pending?.live, tenant: tenant)
+                     history: history.last(historyTail), historyTotal: history.total, version: _version, pending: pending?.live,
+                     tenant: tenant)
     }
 
     /// Runs `body` under the lock if the session is live and still at `version`.

@@ -13,6 +13,8 @@ public struct SessionImage: @unchecked Sendable {
     public var step: Int
     public var state: OptimizerState
     public var history: [StepRecord]
+    /// Step records ever appended (`StepHistory.total`), of which `history` is the tail.
+    public var historyTotal: Int
     /// The session's change counter when the copy was taken.
     public var version: UInt64
     /// Contributions already counted toward the next accumulated step: they were
@@ -21,9 +23,10 @@ public struct SessionImage: @unchecked Sendable {
     /// The owning tenant (`Session.tenant`).
     public var tenant: String?
 
-    public init(id: String, config: SessionConfig, step: Int, state: OptimizerState, history: [StepRecord], version: UInt64,
-                pending: PendingContributions? = nil, tenant: String? = nil) {
+    public init(id: String, config: SessionConfig, step: Int, state: OptimizerState, history: [StepRecord], historyTotal: Int? = nil,
+                version: UInt64, pending: PendingContributions? = nil, tenant: String? = nil) {
         self.id = id; self.config = config; self.step = step; self.state = state; self.history = history; self.version = version
+        self.historyTotal = max(historyTotal ?? history.count, history.count)
         self.pending = pending
         self.tenant = tenant
     }

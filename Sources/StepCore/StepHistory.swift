@@ -9,6 +9,14 @@ public struct StepHistory: Sendable {
 
     public init(capacity: Int) { self.capacity = max(1, capacity) }
 
+    /// A restored history: `records` (oldest first) as the newest kept, and `total` as the count
+    /// ever appended, so a poller's `after` cursor stays valid across a restart or a move.
+    public init(capacity: Int, records: [StepRecord], total: Int) {
+        self.init(capacity: capacity)
+        for r in records { append(r) }
+        self.total = max(self.total, total)
+    }
+
     public mutating func append(_ r: StepRecord) {
         total += 1
         if storage.count < capacity {

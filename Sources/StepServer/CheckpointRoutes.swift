@@ -70,7 +70,7 @@ extension StepService {
         do {
             try persistence.sessionCreated(session)
         } catch {
-            if created { try? registry.remove(session) { persistence.sessionDeleted(session.id) } }
+            if created { try? registry.remove(session) { persistence.sessionDeleted(session.id, movedAway: $0) } }
             throw error
         }
         return .json(describe(session), status: created ? .created : .ok,

@@ -9,7 +9,10 @@ public protocol SessionPersistence: Sendable {
     func sessionCreated(_ session: Session) throws
     /// After a step, a parameter replacement or a PATCH.
     func sessionChanged(_ session: Session) throws
-    func sessionDeleted(_ id: String)
+    /// `movedAway`: the session was frozen for a move, which this deletion completes.
+    func sessionDeleted(_ id: String, movedAway: MovedAway?)
+    /// After a move began or was cancelled (`Session.movingTo`); durable before it returns.
+    func moveChanged(_ session: Session) throws
     /// A snapshot now (`POST /v1/sessions/{id}/snapshots`); returns a description of it.
     func snapshotNow(_ session: Session) throws -> [String: String]
     /// The snapshots on disk for a session, newest first.
@@ -23,7 +26,8 @@ public struct InMemoryOnly: SessionPersistence {
     public init() {}
     public func sessionCreated(_ session: Session) throws {}
     public func sessionChanged(_ session: Session) throws {}
-    public func sessionDeleted(_ id: String) {}
+    public func sessionDeleted(_ id: String, movedAway: MovedAway?) {}
+    public func moveChanged(_ session: Session) throws {}
     public func snapshotNow(_ session: Session) throws -> [String: String] {
         throw HTTPError(.conflict, detail: "this server keeps sessions in memory only (started without a data directory)")
     }

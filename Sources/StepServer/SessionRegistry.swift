@@ -20,9 +20,12 @@ public final class SessionRegistry: @unchecked Sendable {
         public var maxSessions: Int
         /// Parameters + optimizer state + gradient buffers over all sessions.
         public var maxParamBytes: Int
-        public init(maxSessions: Int = 1000, maxParamBytes: Int = 8 << 30) {
+        /// How many moved-away ids are remembered, and how long (`--moved-keep`, `--moved-max-age`).
+        public var movedAway: MovedAway.Retention
+        public init(maxSessions: Int = 1000, maxParamBytes: Int = 8 << 30, movedAway: MovedAway.Retention = .init()) {
             self.maxSessions = maxSessions
             self.maxParamBytes = maxParamBytes
+            self.movedAway = movedAway
         }
     }
 
@@ -65,10 +68,11 @@ public final class SessionRegistry: @unchecked Sendable {
     public let budget: ByteBudget
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
-    /// Sessions moved away from this server (deleted while `Session.movingTo` was set): their
-    /// new home, so a client still sent here learns where to go (409 with `Location`) instead
-    /// of a bare 404. Kept in memory only; a session created under the id again replaces it.
-    private var movedAway: [String: (to: String, tenant: String?)] = [:]
+    /// Sessions moved away from this server (deleted while `Session.movingTo` was set), within
+    /// `limits.movedAway`: a client still sent here learns where to go (409 with `Location`)
+    /// instead of a bare 404. The data directory keeps them too (`SessionPersistence`); a
+    /// session created under the id again replaces its record.
+    private var movedAway: [String: MovedAway] = [:]
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -150,6 +154,18 @@ public final class SessionRegistry: @unchecked Sendable {
         return session
     }
 
+    /// Moved-away records read back from the data directory at start-up.
+    public func insertMovedAway(_ records: [MovedAway]) {
+        lock.withLock {
+            for r in records where entries[r.id] == nil { movedAway[r.id] = r }
+            forgetExpiredMovesLocked()
+        }
+    }
+
+    private func forgetExpiredMovesLocked() {
+        for id in limits.movedAway.expired(movedAway.values, now: MovedAway.now()) { movedAway[id] = nil }
+    }
+
     /// Creates or replaces the session under `id` (PUT of a checkpoint). The new session is
     /// built before the old one is dropped, so a failure leaves the old one in place; the old
     /// one is retired at the swap. A session `principal` cannot see is not replaced: to it the
@@ -161,6 +177,9 @@ public final class SessionRegistry: @unchecked Sendable {
         let old: (Session, Int)? = try lock.withLock {
             guard let e = entries[id] else { return nil }
             guard case .live(let s, let oldBytes) = e, principal.canSee(owner: s.tenant) else { throw busy(id, e) }
+            // A frozen session's checkpoint may already be serving elsewhere: replacing it here
+            // would thaw it under a second owner. Cancel the move first.
+            if let to = s.movingTo { throw SessionError.moving(id: id, to: to.base) }
             try checkQuota(tenant, quota, bytes: bytes, replacing: e)
             // The new session may use what the old one frees; only growth needs new budget.
             guard budget.reserve(max(0, bytes - oldBytes)) else { throw overLimit(bytes, replacing: oldBytes) }
@@ -215,16 +234,17 @@ public final class SessionRegistry: @unchecked Sendable {
     /// may see.
     private func missing(_ id: String, for principal: Principal?) -> HTTPError {
         if let moved = lock.withLock({ movedAway[id] }), principal?.canSee(owner: moved.tenant) ?? true {
-            return .moved(id: id, to: moved.to, detail: "session \"\(id)\" has moved to \(moved.to)")
+            return .moved(id: id, to: moved.to.base, detail: "session \"\(id)\" has moved to \(moved.to.base)")
         }
         return .notFound("no session \"\(id.prefix(80))\"")
     }
 
     /// Takes `session` out of the listing and retires it, then runs `cleanup` (removing its
-    /// snapshots) while the id stays reserved, so a new session under the same id cannot be
-    /// created until the old one's files are gone. 404 if `session` is no longer the one
-    /// registered under its id (deleted or replaced meanwhile).
-    public func remove(_ session: Session, cleanup: () -> Void = {}) throws {
+    /// snapshots, and recording the move it completes if it was frozen for one) while the id
+    /// stays reserved, so a new session under the same id cannot be created until the old
+    /// one's files are gone. 404 if `session` is no longer the one registered under its id
+    /// (deleted or replaced meanwhile).
+    public func remove(_ session: Session, cleanup: (_ movedAway: MovedAway?) -> Void = { _ in }) throws {
         let id = session.id
         try lock.withLock {
             guard let e = entries[id] else { throw HTTPError.notFound("no session \"\(id.prefix(80))\"") }
@@ -233,10 +253,13 @@ public final class SessionRegistry: @unchecked Sendable {
             entries[id] = .deleting(bytes: bytes, tenant: s.tenant)
         }
         session.retire()
-        cleanup()
-        let movedTo = session.movingTo
+        let moved = session.movingTo.map { MovedAway(id: id, to: $0, tenant: session.tenant) }
+        cleanup(moved)
         let bytes = lock.withLock { () -> Int in
-            if let movedTo { movedAway[id] = (movedTo, session.tenant) }
+            if let moved {
+                movedAway[id] = moved
+                forgetExpiredMovesLocked()
+            }
             guard case .deleting(let b, _)? = entries.removeValue(forKey: id) else { return 0 }
             return b
         }

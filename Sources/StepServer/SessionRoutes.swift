@@ -26,16 +26,18 @@ extension StepService {
                 var r = try JSONObjectReader(body, path: "")
                 let to = try r.string("to")
                 try r.finish()
-                guard let to, let url = MoveTarget(to) else {
-                    throw HTTPError.unprocessable(field: "to", detail: "expected the base URL of the session's new server (http:// or https://, no path, query or spaces), got \(to.map { "\"\($0.prefix(120))\"" } ?? "nothing")")
+                guard let to, let target = MoveTarget(to) else {
+                    throw HTTPError.unprocessable(field: "to", detail: "expected \(MoveTarget.expectation), got \(to.map { "\"\($0.prefix(120))\"" } ?? "nothing")")
                 }
-                try s.beginMove(to: url.base)
+                try s.beginMove(to: target)
+                try self.persistence.moveChanged(s)
                 return .json(self.describe(s))
             }
         }
         r.delete("/v1/sessions/{id}/move") { [self] head, p in
             let s = try session(p, head, .write)
             s.cancelMove()
+            try persistence.moveChanged(s)
             return .json(describe(s))
         }
         r.get("/v1/sessions") { [self] head, _ in
@@ -66,7 +68,7 @@ extension StepService {
         }
         r.delete("/v1/sessions/{id}") { [self] head, p in
             let s = try session(p, head, .write)
-            try registry.remove(s) { persistence.sessionDeleted(s.id) }
+            try registry.remove(s) { persistence.sessionDeleted(s.id, movedAway: $0) }
             return .respond(.empty())
         }
         r.get("/v1/sessions/{id}/schedule") { [self] head, p in
@@ -146,7 +148,7 @@ extension StepService {
         do {
             try persistence.sessionCreated(session)
         } catch {
-            try? registry.remove(session) { persistence.sessionDeleted(session.id) }
+            try? registry.remove(session) { persistence.sessionDeleted(session.id, movedAway: $0) }
             throw error
         }
         return .json(describe(session), status: .created,

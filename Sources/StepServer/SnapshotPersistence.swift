@@ -10,7 +10,8 @@ public struct SnapshotPersistence: SessionPersistence {
 
     public func sessionCreated(_ session: Session) throws { try manager.created(session) }
     public func sessionChanged(_ session: Session) throws { try manager.changed(session) }
-    public func sessionDeleted(_ id: String) { manager.deleted(id) }
+    public func sessionDeleted(_ id: String, movedAway: MovedAway?) { manager.deleted(id, movedAway: movedAway) }
+    public func moveChanged(_ session: Session) throws { try manager.moveChanged(session) }
 
     public func snapshotNow(_ session: Session) throws -> [String: String] {
         let e = try manager.snapshotNow(session)

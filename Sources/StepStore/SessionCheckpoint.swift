@@ -13,7 +13,7 @@ import StepTensors
 /// the session keeps it in (F32, BF16, or for q8 bitsandbytes' `state<k>`, `absmax<k>`,
 /// `qmap<k>`; `stateEntries`). `__metadata__`
 /// holds the format version, session id, step (which is also the schedule position), the config
-/// and the history tail as JSON text, the optimizer's per-group scalars (`optimizer_scalars`,
+/// and the history tail as JSON text (with `history_total`, the records ever appended), the optimizer's per-group scalars (`optimizer_scalars`,
 /// e.g. NAdam's `mu_product`), the owning tenant if any, and the CRC-32C written by
 /// `SafetensorsWriter`.
 public enum SessionCheckpoint {
@@ -55,6 +55,7 @@ public enum SessionCheckpoint {
             "version": String(image.version),
             "config": config.json.text,
             "history": JSONValue.array(image.history.map(\.json)).text,
+            "history_total": String(image.historyTotal),
             "param_names": JSONValue.array(config.layout.tensors.map { .string($0.name) }).text,
         ]
         if let p = image.pending { metadata["accumulation"] = p.json.text }
@@ -181,6 +182,13 @@ public enum SessionCheckpoint {
                 }
             }
         }
+        var historyTotal = history.count
+        if let text = meta["history_total"] {
+            guard let total = Int(text), (history.count...maxStep).contains(total) else {
+                throw SessionError.invalid(field: "__metadata__.history_total", detail: "expected an integer in \(history.count)...\(maxStep) (at least the \(history.count) records the file holds), got \"\(text.prefix(40))\"")
+            }
+            historyTotal = total
+        }
         var pendingJSON: JSONValue? = nil
         if let text = meta["accumulation"] {
             guard file.tensor(named: "accumulation.sum") != nil else {
@@ -235,7 +243,7 @@ public enum SessionCheckpoint {
         }
         return SessionImage(id: id ?? meta["session_id"] ?? "restored", config: config, step: step,
                             state: OptimizerState(params: params, roles: roles, layout: layout, scalars: scalars), history: history,
-                            version: version, pending: pending, tenant: tenant)
+                            historyTotal: historyTotal, version: version, pending: pending, tenant: tenant)
     }
 
     /// What one tensor's piece of state `role` is stored as: under torch's name in float32 or

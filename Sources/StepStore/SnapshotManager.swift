@@ -52,15 +52,23 @@ public final class SnapshotManager: @unchecked Sendable {
 
     public let directory: SnapshotDirectory
     public let defaults: Policy
+    /// Freezes and moved-away records (`MoveFiles`), kept within `movedRetention`.
+    public let moves: MoveFiles
+    public let movedRetention: MovedAway.Retention
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     private var tracks: [String: Track] = [:]
+    /// The moved-away records on disk, so expiring them needs no listing of the directory.
+    private var movedOnDisk: [String: MovedAway] = [:]
     private var lastProblem: String?
     private var timer: DispatchSourceTimer?
 
-    public init(directory: SnapshotDirectory, defaults: Policy, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(directory: SnapshotDirectory, defaults: Policy, movedRetention: MovedAway.Retention = .init(),
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.directory = directory
         self.defaults = defaults
+        moves = MoveFiles(directory: directory)
+        self.movedRetention = movedRetention
         self.log = log
     }
 
@@ -89,10 +97,32 @@ public final class SnapshotManager: @unchecked Sendable {
 
     // MARK: Restore
 
-    /// Every session under the data directory from its newest snapshot that verifies. Files
-    /// that fail are reported with the reason; a session whose files are all bad is reported
-    /// and left on disk for a human, and does not stop the others.
-    public func restoreAll(parallel: Parallel) -> (sessions: [Session], problems: [String]) {
+    /// Every session under the data directory from its newest snapshot that verifies, frozen
+    /// again if it was being moved, and the sessions moved away within `movedRetention`. Files
+    /// that fail are reported with the reason; a session whose files are all bad (or whose
+    /// freeze does not read back) is reported and left on disk for a human, and does not stop
+    /// the others. A session restored under an id that also has a moved-away record wins, and
+    /// the record goes: the server died between writing the record and deleting the session
+    /// (a DELETE no client heard answered), or between creating the session anew and removing
+    /// the record.
+    public func restoreAll(parallel: Parallel) -> (sessions: [Session], movedAway: [MovedAway], problems: [String]) {
+        let (sessions, problems) = restoreSessions(parallel: parallel)
+        let (movedAway, movedProblems) = restoreMovedAway(besides: Set(sessions.map(\.id)))
+        return (sessions, movedAway, problems + movedProblems)
+    }
+
+    private func restoreMovedAway(besides restored: Set<String>) -> ([MovedAway], [String]) {
+        var (records, problems) = moves.movedAway()
+        let expired = Set(movedRetention.expired(records, now: MovedAway.now()))
+        for r in records where restored.contains(r.id) || expired.contains(r.id) {
+            do { try moves.removeMovedAway(r.id) } catch { problems.append("removing moved-away record of \(r.id): \(error)") }
+        }
+        records.removeAll { restored.contains($0.id) || expired.contains($0.id) }
+        lock.withLock { for r in records { movedOnDisk[r.id] = r } }
+        return (records, problems)
+    }
+
+    private func restoreSessions(parallel: Parallel) -> (sessions: [Session], problems: [String]) {
         var sessions: [Session] = []
         var problems: [String] = []
         let restores: [SnapshotRestore<SessionImage>]
@@ -113,6 +143,7 @@ public final class SnapshotManager: @unchecked Sendable {
             }
             do {
                 let s = try Session(restoring: image, parallel: parallel)
+                if let target = try moves.freeze(of: s.id) { try s.beginMove(to: target) }
                 let t = track(s.id)
                 t.writtenVersion = s.version
                 t.writtenStep = s.step
@@ -127,9 +158,31 @@ public final class SnapshotManager: @unchecked Sendable {
     // MARK: Events
 
     /// A new or replaced session: written before the client hears back, so a restart keeps it.
+    /// A moved-away record of its id goes after the write (a crash between them leaves both,
+    /// and the session wins at restore).
     public func created(_ s: Session) throws {
         let t = track(s.id)
         _ = try t.queue.sync { try write(s, t) }
+        guard lock.withLock({ movedOnDisk.removeValue(forKey: s.id) }) != nil else { return }
+        do { try moves.removeMovedAway(s.id) } catch { log("removing the moved-away record of \(s.id) failed: \(error)") }
+    }
+
+    /// After `Session.beginMove` or `cancelMove`: the freeze (or its end) is durable before the
+    /// client hears back, so a restart mid-move neither thaws a session whose copy may already
+    /// serve elsewhere nor refreezes one whose move was cancelled. Writes on the session's
+    /// queue whatever `s.movingTo` is when it runs, so racing requests end with the last state.
+    public func moveChanged(_ s: Session) throws {
+        let t = track(s.id)
+        try t.queue.sync {
+            guard !lock.withLock({ t.deleted }) else { return }
+            do {
+                if let target = s.movingTo { try moves.writeFreeze(s.id, to: target) } else { try moves.removeFreeze(s.id) }
+            } catch {
+                log("recording the move of session \(s.id) failed: \(error)")
+                let reason = (error as? FileIOError).map { "\($0.operation) failed: \($0.reason) (errno \($0.code))" } ?? "\(error)"
+                throw Failure(sessionID: s.id, step: s.step, reason: reason)
+            }
+        }
     }
 
     /// After a step, PUT params or PATCH. Synchronous with `every_steps: 1`, else queued.
@@ -145,14 +198,33 @@ public final class SnapshotManager: @unchecked Sendable {
         }
     }
 
-    public func deleted(_ id: String) {
+    /// A deleted session's files go; a session deleted while frozen for a move (the move is
+    /// complete) leaves its moved-away record first, so no crash in between forgets where it went.
+    public func deleted(_ id: String, movedAway record: MovedAway? = nil) {
         let t = track(id)
         lock.withLock {
             t.deleted = true
             tracks[id] = nil
         }
         t.queue.sync {
+            if let record { recordMovedAway(record) }
             do { _ = try directory.deleteSession(id) } catch { log("deleting snapshots of \(id) failed: \(error)") }
+        }
+    }
+
+    private func recordMovedAway(_ record: MovedAway) {
+        do { try moves.writeMovedAway(record) } catch {
+            log("recording that session \(record.id) moved to \(record.to.base) failed: \(error)")
+            return
+        }
+        let expired = lock.withLock { () -> [String] in
+            movedOnDisk[record.id] = record
+            let ids = movedRetention.expired(movedOnDisk.values, now: MovedAway.now())
+            for id in ids { movedOnDisk[id] = nil }
+            return ids
+        }
+        for id in expired {
+            do { try moves.removeMovedAway(id) } catch { log("removing the expired moved-away record of \(id) failed: \(error)") }
         }
     }
 

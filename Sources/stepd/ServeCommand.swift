@@ -2,6 +2,7 @@ import StepHTTP
 import ArgumentParser
 import Foundation
 import Logging
+import StepCore
 import StepKernels
 import StepServer
 
@@ -16,6 +17,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest JSON request body in bytes (parsed whole, so far below --max-body-bytes).") var maxJsonBodyBytes = 8 << 20
     @Option(help: "Most sessions held at once.") var maxSessions = 1000
     @Option(help: "Most bytes of parameters, optimizer state and gradient buffers over all sessions.") var maxParamBytes = 8 << 30
+    @Option(help: "Most moved-away session ids remembered (answered 409 with their new server's Location instead of 404).") var movedKeep = 10_000
+    @Option(help: "Seconds a moved-away session id is remembered.") var movedMaxAge: Double = 7 * 86_400
     @Option(help: "File holding the bearer token required on /v1 (or set STEPD_TOKEN): an admin key without a tenant.") var tokenFile: String?
     @Option(help: "JSON file of API keys (SHA-256 hashes) with tenants, roles and quotas; re-read on SIGHUP.") var keysFile: String?
     @Option(help: "HTTP worker threads (default: cores).") var threads: Int?
@@ -45,7 +48,11 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
         let credentials = try tls.credentials()
-        let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes))
+        guard movedKeep >= 0, movedMaxAge >= 0, movedMaxAge < 1e12 else {
+            throw ValidationError("--moved-keep and --moved-max-age must be >= 0 (and the age under 1e12 seconds), got \(movedKeep) and \(movedMaxAge)")
+        }
+        let moved = MovedAway.Retention(keep: movedKeep, maxAgeMillis: Int64(movedMaxAge * 1000))
+        let registry = SessionRegistry(limits: .init(maxSessions: maxSessions, maxParamBytes: maxParamBytes, movedAway: moved))
         let store = try snapshots.makePersistence(dataDir: dataDir, registry: registry, logger: logger)
         let service = StepService(registry: registry, persistence: store.persistence, maxBodyBytes: maxBodyBytes,
                                   maxJSONBodyBytes: maxJsonBodyBytes, authenticator: authenticator)

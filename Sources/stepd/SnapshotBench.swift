@@ -75,7 +75,7 @@ struct SnapshotBench: ParsableCommand {
                 try Plain.dropCache(entry.path)
                 Plain.settle()
                 let t1 = Date()
-                let (sessions, problems) = manager.restoreAll(parallel: .machine)
+                let (sessions, _, problems) = manager.restoreAll(parallel: .machine)
                 restore.append(Date().timeIntervalSince(t1))
                 guard sessions.count == 1, problems.isEmpty, sessions[0].step == session.step else {
                     throw ValidationError("restore failed: \(problems)")

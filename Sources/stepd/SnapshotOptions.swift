@@ -30,13 +30,15 @@ struct SnapshotOptions: ParsableArguments {
         let manager = SnapshotManager(
             directory: SnapshotDirectory(dataDirectory: dataDir, keep: snapshotKeep),
             defaults: .init(everySteps: snapshotEverySteps, intervalSeconds: snapshotInterval),
+            movedRetention: registry.limits.movedAway,
             log: { logger.error("\($0)") })
-        let (sessions, problems) = manager.restoreAll(parallel: .machine)
+        let (sessions, movedAway, problems) = manager.restoreAll(parallel: .machine)
         for p in problems { logger.error("restore: \(p)") }
         for s in sessions {
             registry.insertRestored(s)
-            logger.info("restored session \(s.id) at step \(s.step)\(s.tenant.map { " (tenant \($0))" } ?? "")")
+            logger.info("restored session \(s.id) at step \(s.step)\(s.tenant.map { " (tenant \($0))" } ?? "")\(s.movingTo.map { ", frozen for its move to \($0.base)" } ?? "")")
         }
+        registry.insertMovedAway(movedAway)
         manager.start { [registry] in registry.all }
         return Store(persistence: SnapshotPersistence(manager: manager), shutdown: { [registry] in
             manager.shutdown(sessions: registry.all)

@@ -145,6 +145,99 @@ import HTTPTypes
         }
     }
 
+    static func json(_ client: TestHTTPClient, _ method: String, _ target: String, _ body: JSONValue) throws -> TestHTTPClient.Response {
+        try client.request(method, target, headers: [("Content-Type", "application/json")], body: body.encoded)
+    }
+
+    /// A move freezes the source; a source killed and restarted mid-move must still refuse
+    /// steps (its checkpoint may already serve on the target, and a step taken here would be
+    /// lost when the move completes), and a completed move must still point clients onward.
+    @Test func aMoveSurvivesKillDashNineFrozenThenMovedAway() throws {
+        let dir = temporaryDirectory("move")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let body = Self.config(id: "mv", snapshot: ["every_steps": 1])
+        let first = try StepdProcess(dataDir: dir)
+        #expect(try Self.json(first.client, "POST", "/v1/sessions", body).status == 201)
+        for k in 0..<3 { #expect(try Self.post(first.client, "mv", step: k).status == 200) }
+        #expect(try Self.json(first.client, "POST", "/v1/sessions/mv/move", ["to": "http://10.0.0.9:8080"]).status == 200)
+        first.crash()
+
+        let second = try StepdProcess(dataDir: dir)
+        let refused = try Self.post(second.client, "mv", step: 3)
+        #expect(refused.status == 409, "a restarted source took a step of a session frozen for its move")
+        #expect(refused.headers[.location] == "http://10.0.0.9:8080/v1/sessions/mv")
+        #expect(second.log.contains("frozen for its move to http://10.0.0.9:8080"))
+        // Completing the move (deleting the frozen source) leaves a moved-away record.
+        #expect(try second.client.request("DELETE", "/v1/sessions/mv").status == 204)
+        second.crash()
+
+        let third = try StepdProcess(dataDir: dir)
+        let gone = try third.client.request("GET", "/v1/sessions/mv")
+        #expect(gone.status == 409)
+        #expect(gone.headers[.location] == "http://10.0.0.9:8080/v1/sessions/mv")
+        // A session created under the id again replaces the record, for good.
+        #expect(try Self.json(third.client, "POST", "/v1/sessions", body).status == 201)
+        third.crash()
+        let fourth = try StepdProcess(dataDir: dir)
+        defer { _ = fourth.terminate() }
+        #expect(try Self.post(fourth.client, "mv", step: 0).status == 200)
+        #expect(try fourth.client.request("DELETE", "/v1/sessions/mv").status == 204)
+        #expect(try fourth.client.request("GET", "/v1/sessions/mv").status == 404)
+    }
+
+    @Test func aCancelledMoveStaysCancelledAcrossKillDashNine() throws {
+        let dir = temporaryDirectory("unmove")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let body = Self.config(id: "um", snapshot: ["every_steps": 1])
+        let first = try StepdProcess(dataDir: dir)
+        #expect(try Self.json(first.client, "POST", "/v1/sessions", body).status == 201)
+        #expect(try Self.json(first.client, "POST", "/v1/sessions/um/move", ["to": "http://10.0.0.9:8080"]).status == 200)
+        #expect(try first.client.request("DELETE", "/v1/sessions/um/move").status == 200)
+        first.crash()
+        let second = try StepdProcess(dataDir: dir)
+        defer { _ = second.terminate() }
+        #expect(try Self.post(second.client, "um", step: 0).status == 200)
+    }
+
+    /// `--moved-keep` and `--moved-max-age` bound what is remembered, on disk as in memory.
+    @Test func movedAwayIdsAreForgottenPastTheRetentionAcrossRestarts() throws {
+        let dir = temporaryDirectory("forget")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try StepdProcess(dataDir: dir, extra: ["--moved-keep", "1"])
+        for id in ["old", "new"] {
+            #expect(try Self.json(first.client, "POST", "/v1/sessions", Self.config(id: id, snapshot: [:])).status == 201)
+            #expect(try Self.json(first.client, "POST", "/v1/sessions/\(id)/move", ["to": "http://10.0.0.9:8080"]).status == 200)
+            #expect(try first.client.request("DELETE", "/v1/sessions/\(id)").status == 204)
+            usleep(5_000)  // distinct completion times: "old" is the older
+        }
+        #expect(try first.client.request("GET", "/v1/sessions/old").status == 404)
+        #expect(try first.client.request("GET", "/v1/sessions/new").status == 409)
+        first.crash()
+        #expect(try MoveFiles(directory: SnapshotDirectory(dataDirectory: dir)).movedAway().records.map(\.id) == ["new"])
+        let second = try StepdProcess(dataDir: dir, extra: ["--moved-max-age", "0"])
+        defer { _ = second.terminate() }
+        #expect(try second.client.request("GET", "/v1/sessions/new").status == 404)
+        #expect(try MoveFiles(directory: SnapshotDirectory(dataDirectory: dir)).movedAway().records.isEmpty)
+    }
+
+    /// The dashboard polls `history?after=<total it saw>`: the count must go on across a restart.
+    @Test func historyTotalCountsOnAcrossKillDashNine() throws {
+        let dir = temporaryDirectory("total")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard case .object(var o) = Self.config(id: "t", snapshot: ["every_steps": 1]) else { return }
+        o["history"] = ["capacity": 4]
+        let first = try StepdProcess(dataDir: dir)
+        #expect(try Self.json(first.client, "POST", "/v1/sessions", .object(o)).status == 201)
+        for k in 0..<9 { #expect(try Self.post(first.client, "t", step: k).status == 200) }
+        first.crash()
+        let second = try StepdProcess(dataDir: dir)
+        defer { _ = second.terminate() }
+        let page = try second.client.request("GET", "/v1/sessions/t/history?after=8").json()
+        #expect(page["total"] == .number(9))
+        guard case .array(let records)? = page["records"] else { Issue.record("no records"); return }
+        #expect(records.count == 1 && records.first?["step"] == .number(9))
+    }
+
     @Test func checkpointMovesASessionToAnotherServerAndBothStayBitIdentical() throws {
         let a = try LiveServer(), b = try LiveServer()
         let body = Self.config(id: "m", snapshot: [:])

@@ -95,6 +95,37 @@ import StepTensorsTesting
         Self.refuses(bytes, mentioning: "history")
     }
 
+    @Test(arguments: ["-1", "x", "", "1e300", "9007199254740993"])
+    func aHistoryTotalThatIsNotACountOfRecordsIsRefused(total: String) throws {
+        let bytes = try Self.rewrite(try Self.checkpoint()) { $0["history_total"] = total }
+        Self.refuses(bytes, mentioning: "history_total")
+    }
+
+    @Test func aHistoryTotalBelowTheRecordsTheFileHoldsIsRefused() throws {
+        let bytes = try Self.rewrite(try Self.checkpoint()) {
+            $0["history"] = #"[{"step": 1, "loss": 1}, {"step": 2, "loss": 1}]"#
+            $0["history_total"] = "1"
+        }
+        Self.refuses(bytes, mentioning: "history_total")
+    }
+
+    /// A poller (the dashboard) resumes with `after=<total it saw>`: a restored session must
+    /// count on from where it was, not from the length of the tail it kept.
+    @Test func aRestoredSessionKeepsCountingItsHistoryFromTheRecordsEverAppended() throws {
+        let body = #"{"optimizer": {"type": "sgd", "lr": 0.1}, "history": {"capacity": 3}, "params": [{"name": "w", "shape": [2], "values": [1, 2]}]}"#
+        let (config, inits) = try SessionConfig.parse(try JSONParser.parse(body))
+        let s = Session(id: "h", config: config, inits: inits, parallel: .serial)
+        for _ in 0..<5 { _ = try s.step(grads: ["w": [0.1, 0.2]]) }
+        let image = s.capture()
+        let bytes = try withExtendedLifetime(image) { try SessionCheckpoint.writer(image).makeBytes() }
+        let restored = try Session(restoring: try SessionCheckpoint.image(from: try SafetensorsFile(bytes: bytes)), parallel: .serial)
+        #expect(restored.historyPage().total == 5)
+        #expect(restored.historyPage(after: 4).records.map(\.step) == [5])
+        _ = try restored.step(grads: ["w": [0.1, 0.2]])
+        #expect(restored.historyPage(after: 5).records.map(\.step) == [6])
+        #expect(restored.historyPage().total == 6)
+    }
+
     @Test("every optimizer's checkpoint restores its state tensors and per-group scalars exactly", arguments: Optimizers.types)
     func everyOptimizerRoundTrips(_ type: String) throws {
         let body = """

@@ -172,7 +172,8 @@ import StepTensorsTesting
             var bytes = try readFile(newest.path)
             edit(&bytes)
             try writeFile(newest.path, bytes)
-            return SnapshotManager(directory: SnapshotDirectory(dataDirectory: dir), defaults: .init()).restoreAll(parallel: .serial)
+            let (sessions, _, problems) = SnapshotManager(directory: SnapshotDirectory(dataDirectory: dir), defaults: .init()).restoreAll(parallel: .serial)
+            return (sessions, problems)
         }
     }
 

@@ -22,7 +22,7 @@ import StepTensorsTesting
             try manager.created(try Self.session("unowned", tenant: nil))
 
             let restarted = SnapshotManager(directory: SnapshotDirectory(dataDirectory: dir), defaults: .init())
-            let (sessions, problems) = restarted.restoreAll(parallel: .serial)
+            let (sessions, _, problems) = restarted.restoreAll(parallel: .serial)
             #expect(problems.isEmpty)
             let tenants = Dictionary(uniqueKeysWithValues: sessions.map { ($0.id, $0.tenant) })
             #expect(tenants == ["owned": "team-a", "unowned": nil])

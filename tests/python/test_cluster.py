@@ -186,7 +186,12 @@ def test_a_move_freezes_the_source_until_done_or_cancelled(stepd_url):
         r = requests.post(f"{stepd_url}/v1/sessions/frozen/steps", json={"grads": {"w": [0.1] * 16}})
         assert r.status_code == 409 and r.headers["Location"] == "http://10.1.2.3:8080/v1/sessions/frozen"
         assert requests.patch(f"{stepd_url}/v1/sessions/frozen", json={"optimizer": {"lr": 0.1}}).status_code == 409
-        assert requests.get(f"{stepd_url}/v1/sessions/frozen/checkpoint").status_code == 200
+        ckpt = requests.get(f"{stepd_url}/v1/sessions/frozen/checkpoint")
+        assert ckpt.status_code == 200
+        # Replacing a frozen session would thaw it while its copy may already serve elsewhere.
+        r = requests.put(f"{stepd_url}/v1/sessions/frozen/checkpoint", data=ckpt.content,
+                         headers={"Content-Type": "application/vnd.safetensors"})
+        assert r.status_code == 409 and r.headers["Location"] == "http://10.1.2.3:8080/v1/sessions/frozen"
         assert requests.delete(f"{stepd_url}/v1/sessions/frozen/move").status_code == 200
         assert s.step(_grad("f", 0)).step == 1
     finally:
