@@ -409,7 +409,6 @@ public final class Session: @unchecked Sendable {
     private func applyLocked(_ grads: UnsafePointer<Float>, scale: Double, loss: Double?,
                              sumOfSquares: Double? = nil, globalNorm: Double? = nil, staleness: Int? = nil) throws(SessionError) -> StepOutcome {
         let config = _config
-        let n = config.layout.count
         let sumSq = sumOfSquares ?? GradientNorm.total(GradientNorm.tensorSums(grads, counts: config.layout.counts, parallel: parallel))
         let t = _step
         let lrs = config.groups.indices.map { config.lr(group: $0, step: t) }

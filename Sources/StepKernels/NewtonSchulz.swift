@@ -25,23 +25,23 @@ enum NewtonSchulz {
         let blas = BLAS.shared
         var x = x0, y = y0
         blas.withTurn {
-            cblas_somatcopy(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), scale, u, Int32(cols), x,
+            stepd_blas_somatcopy(StepdBlasRowMajor, transposed ? StepdBlasTrans : StepdBlasNoTrans, Int32(rows), Int32(cols), scale, u, Int32(cols), x,
                             transposed ? Int32(rows) : Int32(cols))
         }
         for _ in 0..<steps {
             // G = X X^T, upper triangle, then mirrored: the next product reads G whole.
-            blas.withTurn { cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, N, 1, x, N, 0, g, M) }
+            blas.withTurn { stepd_blas_ssyrk(StepdBlasRowMajor, StepdBlasUpper, StepdBlasNoTrans, M, N, 1, x, N, 0, g, M) }
             for i in 0..<m { for j in (i + 1)..<max(m, i + 1) { g[j * m + i] = g[i * m + j] } }
             // H = b G + c G G^T (upper triangle; ssymm reads only that).
             h.update(from: g, count: m * m)
-            blas.withTurn { cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, M, k.c, g, M, k.b, h, M) }
+            blas.withTurn { stepd_blas_ssyrk(StepdBlasRowMajor, StepdBlasUpper, StepdBlasNoTrans, M, M, k.c, g, M, k.b, h, M) }
             // X = a X + H X.
             y.update(from: x, count: m * n)
-            blas.withTurn { cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, M, N, 1, h, M, x, N, k.a, y, N) }
+            blas.withTurn { stepd_blas_ssymm(StepdBlasRowMajor, StepdBlasLeft, StepdBlasUpper, M, N, 1, h, M, x, N, k.a, y, N) }
             swap(&x, &y)
         }
         if transposed {
-            blas.withTurn { cblas_somatcopy(CblasRowMajor, CblasTrans, M, N, 1, x, N, u, M) }
+            blas.withTurn { stepd_blas_somatcopy(StepdBlasRowMajor, StepdBlasTrans, M, N, 1, x, N, u, M) }
         } else {
             u.update(from: x, count: m * n)
         }

@@ -47,10 +47,12 @@ struct MuonBench: ParsableCommand {
     func run() throws {
         let torch = try torchPython.map { try TorchOptim(python: $0, script: KernelBench.repository.appendingPathComponent(TorchOptim.script).path) }
         defer { torch?.stop() }
-        let threads = BLAS.shared.threads
+        let blas = try BLAS.load()
+        let threads = blas.threads
         let h = MuonOptimizer.defaults
         let config = "{\"lr\": \(h.lr), \"weight_decay\": \(h.weightDecay), \"momentum\": \(h.momentum), \"nesterov\": \(h.nesterov)}"
         if !json {
+            print("OpenBLAS kernels: \(blas.coreName) (OPENBLAS_CORETYPE overrides them)")
             print("muon      size         threads  seconds/step (range)        NS GFLOP/s   vs torch (range)")
         }
         for n in sizes {

@@ -64,7 +64,7 @@ struct ServeCommand: ParsableCommand {
         let server = HTTPServer(router: service.router(), configuration: config, logger: Logger(label: "stepd.http"))
         try server.start()
         let scheme = credentials == nil ? "http" : "https"
-        logger.info("stepd listening on \(scheme)://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected), threads: \(config.threads), BLAS: OpenBLAS \(BLAS.shared.coreName) × \(BLAS.shared.threads), \(TLSOptions.state(on: credentials != nil)))")
+        logger.info("stepd listening on \(scheme)://\(host):\(server.port ?? port) (data dir: \(dataDir.isEmpty ? "none, memory only" : dataDir), sessions: \(registry.count), kernels: \(InstructionSet.detected), threads: \(config.threads), \(TLSOptions.state(on: credentials != nil)))")
 
         // SIGHUP re-reads the keys file (one that does not validate changes nothing); without
         // a keys file it is ignored rather than ending the server.

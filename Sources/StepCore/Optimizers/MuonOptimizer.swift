@@ -56,8 +56,14 @@ public enum MuonOptimizer: OptimizerDescriptor {
     public static let stateTensors = [StateTensor<Hyperparameters>("momentum_buffer")]
     public static let inexactBecause = "torch's Newton-Schulz runs in bfloat16, stepd's in float32: atol 5e-3"
 
+    /// Also where OpenBLAS is loaded, on the first Muon tensor the server sees: a server that
+    /// cannot load it refuses the session instead of failing its steps.
     public static func problem(shape: [Int]) -> String? {
-        shape.count == 2 ? nil : "Muon takes 2-D tensors only; put the other tensors in a group of another \"type\" (e.g. adamw)"
+        guard shape.count == 2 else {
+            return "Muon takes 2-D tensors only; put the other tensors in a group of another \"type\" (e.g. adamw)"
+        }
+        do { try BLAS.load() } catch { return "this server cannot run Muon: \(error)" }
+        return nil
     }
 
     public static func update(_ h: Hyperparameters, lr: Double, step: Int, scalars: inout [Double]) -> OptimizerUpdate {
