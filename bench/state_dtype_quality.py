@@ -87,6 +87,8 @@ def run(python, script, url, dtype, seed, extra):
     cmd = [python, str(REPO / script), "--url", url, "--state-dtype", dtype, "--seed", str(seed), "--json", *extra]
     env = dict(os.environ)
     env.pop("STEPD_TOKEN", None)
+    # The client of this checkout, whatever `stepd` the interpreter has installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "clients" / "python"), env.get("PYTHONPATH")]))
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited with {out.returncode}:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")

@@ -30,6 +30,7 @@ under the unigram entropy.
 """
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -171,16 +172,15 @@ def main():
                    "state_dtype": args.state_dtype},
         schedule={"type": "warmup_cosine", "warmup_steps": warmup, "total_steps": args.steps, "min_lr_ratio": 0.1},
         clip={"max_norm": 1.0})
-    n_params = sum(p.numel() for p in model.parameters())
-    q8_tensors = sum(1 for p in model.parameters() if p.numel() >= 4096)
-    log(f"session {opt.session.id} on {args.url}: {n_params} parameters in {len(opt.names)} tensors "
-        f"({q8_tensors} of 4096+ elements), state {args.state_dtype}; {len(train)} train / {len(val)} "
-        f"validation characters, vocabulary {len(chars)}, unigram entropy {unigram:.3f}")
-
     gen = torch.Generator().manual_seed(args.seed)
     tail = args.tail or max(1, args.steps // 10)
     losses = []
     try:
+        n_params = sum(p.numel() for p in model.parameters())
+        kept = collections.Counter(opt.session.state_dtypes().values())  # q8 skips tensors under 4096 elements
+        log(f"session {opt.session.id} on {args.url}: {n_params} parameters in {len(opt.names)} tensors, state kept as "
+            f"{', '.join(f'{d} in {n}' for d, n in sorted(kept.items()))}; {len(train)} train / {len(val)} "
+            f"validation characters, vocabulary {len(chars)}, unigram entropy {unigram:.3f}")
         for step in range(1, args.steps + 1):
             starts = torch.randint(0, len(train) - args.context - 1, (args.batch,), generator=gen)
             x = torch.stack([train[s:s + args.context] for s in starts.tolist()])
@@ -203,7 +203,7 @@ def main():
             opt.session.delete()
     summary = {
         "example": "char_lm", "state_dtype": args.state_dtype, "seed": args.seed, "steps": args.steps,
-        "params": n_params, "q8_eligible_tensors": q8_tensors,
+        "params": n_params, "state_tensors": dict(sorted(kept.items())),
         "first_train_loss": round(float(np.mean(losses[:tail])), 5),
         "final_train_loss": round(float(np.mean(losses[-tail:])), 5), "tail_steps": tail,
         "train_eval_loss": round(train_eval_loss, 5), "val_loss": round(val_loss, 5), "unigram_entropy": round(unigram, 5),

@@ -22,6 +22,7 @@ whole training set and the whole test set.
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -148,6 +149,7 @@ def main():
         print(json.dumps({
             "example": "digits_mlp", "state_dtype": args.state_dtype, "seed": args.seed,
             "split_seed": args.split_seed, "steps": total, "params": int(sum(v.size for v in init.values())),
+            "state_tensors": dict(sorted(collections.Counter(session.state_dtypes().values()).items())),
             "final_train_loss": round(train_loss, 6), "test_loss": round(test_loss, 6),
             "train_accuracy": round(accuracy(params, x_train, y_train), 4), "test_accuracy": round(acc, 4),
             "clipped": clipped, "seconds": round(time.monotonic() - started, 1)}), flush=True)
