@@ -10,9 +10,20 @@ reads the new parameters back.
 Needs numpy, scikit-learn and the client (pip install ./clients/python). The digits data ships
 inside scikit-learn: nothing is downloaded. Prints loss and accuracy per epoch; the last line is
 `test_accuracy=0.NNN`, and the exit code is 1 if it is under 0.95.
+
+The train/test split comes from --split-seed (default 0), not --seed, which only changes the
+initialization and the batch order. With --json the only output is one JSON object:
+
+    {"example": "digits_mlp", "state_dtype": "f32", "seed": 0, "steps": 315,
+     "final_train_loss": ..., "test_loss": ..., "train_accuracy": ..., "test_accuracy": ..., "seconds": ...}
+
+`final_train_loss` and `test_loss` are the mean cross-entropy of the final parameters over the
+whole training set and the whole test set.
 """
 
 import argparse
+import collections
+import json
 import os
 import sys
 import time
@@ -67,17 +78,21 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="initialization and batch order (not the split)")
+    ap.add_argument("--split-seed", type=int, default=0, help="the train/test split")
     ap.add_argument("--state-dtype", default="f32", choices=["f32", "bf16", "q8"],
                     help="how stepd keeps the optimizer state (q8 applies to tensors of 4096+ elements)")
     ap.add_argument("--keep", action="store_true", help="keep the session on the server afterwards")
+    ap.add_argument("--json", action="store_true", help="print only a JSON summary")
     args = ap.parse_args()
     started = time.monotonic()
+    log = (lambda *a, **k: None) if args.json else (lambda *a, **k: print(*a, **k, flush=True))
 
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=args.seed, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=args.split_seed,
+                                                        stratify=y)
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0) + 1e-3
     x_train = (x_train - mean) / std
@@ -102,8 +117,8 @@ def main():
         param_groups={"b1": "no_decay", "b2": "no_decay"},
         params=init,
     )
-    print(f"session {session.id} on {args.url}: {sum(v.size for v in init.values())} parameters, "
-          f"{len(x_train)} train / {len(x_test)} test digits, {total} steps", flush=True)
+    log(f"session {session.id} on {args.url}: {sum(v.size for v in init.values())} parameters, "
+        f"{len(x_train)} train / {len(x_test)} test digits, {total} steps")
     try:
         params = session.params()
         clipped = 0
@@ -117,18 +132,29 @@ def main():
                 clipped += bool(r.clipped)
                 losses.append(loss)
                 params = session.params()
-            print(f"epoch {epoch:2d}/{args.epochs}  loss={np.mean(losses):.4f}  lr={r.lr:.5f}  "
-                  f"grad_norm={r.grad_norm:.3f}  train_acc={accuracy(params, x_train, y_train):.3f}  "
-                  f"test_acc={accuracy(params, x_test, y_test):.3f}", flush=True)
+            log(f"epoch {epoch:2d}/{args.epochs}  loss={np.mean(losses):.4f}  lr={r.lr:.5f}  "
+                f"grad_norm={r.grad_norm:.3f}  train_acc={accuracy(params, x_train, y_train):.3f}  "
+                f"test_acc={accuracy(params, x_test, y_test):.3f}")
         health = session.history(last=1)["health"]
-        print(f"steps={session.last_step} clipped={clipped} health={health.get('status')} "
-              f"seconds={time.monotonic() - started:.1f}", flush=True)
+        log(f"steps={session.last_step} clipped={clipped} health={health.get('status')} "
+            f"seconds={time.monotonic() - started:.1f}")
         acc = accuracy(params, x_test, y_test)
-        print(f"train_loss={loss_and_grads(params, x_train, y_train)[0]:.5f}", flush=True)
+        train_loss = loss_and_grads(params, x_train, y_train)[0]
+        test_loss = loss_and_grads(params, x_test, y_test)[0]
+        log(f"train_loss={train_loss:.5f} test_loss={test_loss:.5f}")
     finally:
         if not args.keep:
             session.delete()
-    print(f"test_accuracy={acc:.3f}", flush=True)
+    if args.json:
+        print(json.dumps({
+            "example": "digits_mlp", "state_dtype": args.state_dtype, "seed": args.seed,
+            "split_seed": args.split_seed, "steps": total, "params": int(sum(v.size for v in init.values())),
+            "state_tensors": dict(sorted(collections.Counter(session.state_dtypes().values()).items())),
+            "final_train_loss": round(train_loss, 6), "test_loss": round(test_loss, 6),
+            "train_accuracy": round(accuracy(params, x_train, y_train), 4), "test_accuracy": round(acc, 4),
+            "clipped": clipped, "seconds": round(time.monotonic() - started, 1)}), flush=True)
+    else:
+        print(f"test_accuracy={acc:.3f}", flush=True)
     if acc < 0.95:
         print(f"test accuracy {acc:.3f} is under 0.95", file=sys.stderr)
         return 1

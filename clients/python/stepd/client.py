@@ -20,6 +20,10 @@ JSON = "application/json"
 RAW = "application/octet-stream"
 SAFETENSORS = "application/vnd.safetensors"
 
+# q8 optimizer state applies to tensors of at least this many elements; smaller ones keep float32
+# (bitsandbytes' min_8bit_size).
+Q8_MIN_ELEMENTS = 4096
+
 # Statuses worth another try: the server (or a proxy in front of it) was busy or restarting.
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -300,6 +304,25 @@ class Session:
         """``GET /v1/sessions/{id}``: config, step, lr, last grad norm, health."""
         self._apply_summary(self.client.get_json(self.path))
         return self.summary
+
+    def state_dtypes(self, refresh: bool = False) -> Dict[str, str]:
+        """Tensor name → how the server keeps its optimizer state: ``"f32"``, ``"bf16"`` or ``"q8"``.
+
+        Read from the session's config (the last one this object saw; ``refresh=True`` fetches
+        it first): a tensor's group's ``state_dtype``, else the session optimizer's for a group
+        without a ``type`` of its own (a typed group starts from f32), and q8 keeps tensors
+        under ``Q8_MIN_ELEMENTS`` (4096, bitsandbytes' ``min_8bit_size``) in float32."""
+        config = (self.info() if refresh else self.summary).get("config", {})
+        default = config.get("optimizer", {}).get("state_dtype", "f32")
+        groups = {}
+        for g in config.get("groups", []):
+            groups[g["name"]] = g.get("state_dtype", "f32" if "type" in g else default)
+        out: Dict[str, str] = {}
+        for p in config.get("params", []):
+            dtype = groups.get(p.get("group"), default) if p.get("group") is not None else default
+            count = int(np.prod([int(d) for d in p["shape"]], dtype=np.int64))
+            out[p["name"]] = "f32" if dtype == "q8" and count < Q8_MIN_ELEMENTS else dtype
+        return out
 
     @property
     def step_count(self) -> int:

@@ -428,3 +428,41 @@ def test_half_precision_download_is_the_rounded_parameters(url):
         assert np.array_equal(f16, values.astype(np.float16).astype(np.float32))
     finally:
         s.delete()
+
+
+def _checkpoint_state_dtypes(blob):
+    """Tensor name -> the dtype its optimizer state has in a checkpoint (U8 codes: q8)."""
+    import json, struct
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    kinds = {"U8": "q8", "BF16": "bf16", "F32": "f32"}
+    out = {}
+    for key, v in header.items():
+        if not key.startswith("state.") or key.rsplit(".", 1)[1].startswith(("absmax", "qmap")):
+            continue
+        out.setdefault(key.split(".")[1], set()).add(kinds[v["dtype"]])
+    return {k: v.pop() for k, v in out.items() if len(v) == 1}
+
+
+def test_state_dtypes_follow_groups_and_the_q8_size_floor(url):
+    z = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
+    s = stepd.Session.create(
+        url, optimizer={"type": "adamw", "state_dtype": "q8"},
+        groups={"no_decay": {"weight_decay": 0.0}, "half": {"state_dtype": "bf16"}, "hidden": {"type": "muon"}},
+        param_groups={"bias": "no_decay", "vec": "no_decay", "half": "half", "muon": "hidden"},
+        params={"big": z(64, 64), "small": z(64, 63), "bias": z(10), "vec": z(4096), "half": z(8), "muon": z(64, 64)})
+    try:
+        expected = {"big": "q8", "small": "f32", "bias": "f32", "vec": "q8", "half": "bf16", "muon": "f32"}
+        assert s.state_dtypes() == expected
+        s.step({n: np.ones(shape, np.float32) for n, shape in s.layout})
+        assert _checkpoint_state_dtypes(s.checkpoint()) == expected   # what the server keeps
+        s.patch(optimizer={"state_dtype": "bf16"})
+        expected = {**expected, "big": "bf16", "small": "bf16", "bias": "bf16", "vec": "bf16"}
+        assert s.state_dtypes() == expected
+        assert _checkpoint_state_dtypes(s.checkpoint()) == expected
+        other = stepd.Client(url).session(s.id)
+        other.patch(optimizer={"state_dtype": "f32"})
+        assert s.state_dtypes()["big"] == "bf16"                      # the config this object last saw
+        assert s.state_dtypes(refresh=True) == {**expected, "big": "f32", "small": "f32", "bias": "f32", "vec": "f32"}
+    finally:
+        s.delete()
