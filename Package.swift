@@ -1,13 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The kernels' loops (StepLanes) are compiled twice: portably into StepKernels, and for
-/// x86-64-v3 into StepKernelsAVX2; StepKernels picks one at run time (InstructionSet).
-/// swiftc refuses `-target-cpu x86-64-v3`; haswell is the same feature level.
+/// The kernels' loops (StepLanes) are compiled three times: portably into StepKernels, for
+/// x86-64-v3 into StepKernelsAVX2, and for x86-64-v4 with AVX512-BF16 into StepKernelsAVX512;
+/// StepKernels picks one at run time (InstructionSet). swiftc refuses `-target-cpu x86-64-v3`;
+/// haswell is the same feature level, and cooperlake is x86-64-v4 plus VNNI and BF16.
 #if arch(x86_64)
 let avx2Flags = ["-target-cpu", "haswell"]
+let avx512Flags = ["-target-cpu", "cooperlake"]
 #else
 let avx2Flags: [String] = []
+let avx512Flags: [String] = []
 #endif
 /// Bounds checks off in the kernels' release builds: their loops index raw pointers only. Debug
 /// builds optimise the kernels too: unoptimised SIMD8 loops are 50-100x slower (the kernel tests
@@ -48,7 +51,9 @@ let package = Package(
         .target(name: "StepLanes", dependencies: ["CStepIntrinsics"], swiftSettings: kernelSettings),
         .target(name: "StepKernelsAVX2", dependencies: ["StepLanes"],
                 swiftSettings: kernelSettings + [.unsafeFlags(avx2Flags)]),
-        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "CStepIntrinsics", "CBLAS"],
+        .target(name: "StepKernelsAVX512", dependencies: ["StepLanes"],
+                swiftSettings: kernelSettings + [.unsafeFlags(avx512Flags)]),
+        .target(name: "StepKernels", dependencies: ["StepLanes", "StepKernelsAVX2", "StepKernelsAVX512", "CStepIntrinsics", "CBLAS"],
                 swiftSettings: kernelSettings),
         .target(name: "StepCore", dependencies: ["StepKernels", "StepJSON"]),
         .target(name: "StepConformance", dependencies: ["StepCore", "StepKernels", "StepJSON"]),

@@ -40,6 +40,27 @@ except ImportError:  # run from a checkout without installing the client
     import stepd
 
 
+def load_split(split_seed):
+    """The digits, split 3:1 (stratified) and standardized with the training set's statistics."""
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=split_seed, stratify=y)
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0) + 1e-3
+    return (x_train - mean) / std, (x_test - mean) / std, y_train, y_test
+
+
+def init_params(rng, d_in, d_hidden, d_out=10):
+    """He-initialized hidden layer, LeCun-initialized output layer, zero biases."""
+    return {
+        "w1": (rng.standard_normal((d_in, d_hidden)) * np.sqrt(2.0 / d_in)).astype(np.float32),
+        "b1": np.zeros(d_hidden, np.float32),
+        "w2": (rng.standard_normal((d_hidden, d_out)) * np.sqrt(1.0 / d_hidden)).astype(np.float32),
+        "b2": np.zeros(d_out, np.float32),
+    }
+
+
 def forward(p, x):
     h_pre = x @ p["w1"] + p["b1"]
     h = np.maximum(h_pre, 0.0)
@@ -88,24 +109,9 @@ def main():
     started = time.monotonic()
     log = (lambda *a, **k: None) if args.json else (lambda *a, **k: print(*a, **k, flush=True))
 
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=args.split_seed,
-                                                        stratify=y)
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0) + 1e-3
-    x_train = (x_train - mean) / std
-    x_test = (x_test - mean) / std
-
+    x_train, x_test, y_train, y_test = load_split(args.split_seed)
     rng = np.random.default_rng(args.seed)
-    d_in, d_hidden, d_out = x.shape[1], args.hidden, 10
-    init = {
-        "w1": (rng.standard_normal((d_in, d_hidden)) * np.sqrt(2.0 / d_in)).astype(np.float32),
-        "b1": np.zeros(d_hidden, np.float32),
-        "w2": (rng.standard_normal((d_hidden, d_out)) * np.sqrt(1.0 / d_hidden)).astype(np.float32),
-        "b2": np.zeros(d_out, np.float32),
-    }
+    init = init_params(rng, x_train.shape[1], args.hidden)
     batches = int(np.ceil(len(x_train) / args.batch))
     total = args.epochs * batches
     session = stepd.Session.create(

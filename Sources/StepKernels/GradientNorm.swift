@@ -142,7 +142,8 @@ public enum GradientNorm {
         public var result: Double? { tensorSums.map(GradientNorm.total) }
     }
 
+    /// A memory-bound loop: the AVX-512 level runs the AVX2 copy.
     static func chunkSum(_ x: UnsafePointer<Float>, _ n: Int, on isa: InstructionSet) -> Double {
-        isa == .avx2 ? AVX2Kernels.squareSum(x, n) : SquareSum.of(x, n, PortableCopy.self)
+        isa >= .avx2 ? AVX2Kernels.squareSum(x, n) : SquareSum.of(x, n, PortableCopy.self)
     }
 }

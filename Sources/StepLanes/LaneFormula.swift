@@ -49,8 +49,12 @@ extension LaneFormula {
             var s2 = Self.uses(2) ? Codec.load(S2, i) : Lanes()
             lanes(&p, G.loadUnaligned(fromByteOffset: o, as: Lanes.self) * gradScale, &s0, &s1, &s2)
             P.storeBytes(of: p, toByteOffset: o, as: Lanes.self)
-            if Self.uses(0) { Codec.store(s0, S0, i) }
-            if Self.uses(1) { Codec.store(s1, S1, i) }
+            if Self.uses(0) && Self.uses(1) {
+                Codec.store(s0, S0, s1, S1, i)
+            } else {
+                if Self.uses(0) { Codec.store(s0, S0, i) }
+                if Self.uses(1) { Codec.store(s1, S1, i) }
+            }
             if Self.uses(2) { Codec.store(s2, S2, i) }
             stats.add(old: old, new: p)
             i += 8
@@ -124,6 +128,8 @@ extension LaneFormula {
 @usableFromInline package protocol LaneCodec {
     static func load(_ base: UnsafeMutableRawPointer, _ i: Int) -> Lanes
     static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int)
+    /// Two streams' vectors at the same index (a rule's first two state slots).
+    static func store(_ x: Lanes, _ xBase: UnsafeMutableRawPointer, _ y: Lanes, _ yBase: UnsafeMutableRawPointer, _ i: Int)
     /// The first `valid` lanes (fewer than eight: a range's tail), the rest zero.
     static func load(_ base: UnsafeMutableRawPointer, _ i: Int, _ valid: Int) -> Lanes
     static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int, _ valid: Int)
@@ -134,6 +140,11 @@ extension LaneFormula {
     package static func load(_ base: UnsafeMutableRawPointer, _ i: Int) -> Lanes { base.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self) }
     @inlinable @inline(__always)
     package static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int) { base.storeBytes(of: x, toByteOffset: i * 4, as: Lanes.self) }
+    @inlinable @inline(__always)
+    package static func store(_ x: Lanes, _ xBase: UnsafeMutableRawPointer, _ y: Lanes, _ yBase: UnsafeMutableRawPointer, _ i: Int) {
+        store(x, xBase, i)
+        store(y, yBase, i)
+    }
     @inlinable @inline(__always)
     package static func load(_ base: UnsafeMutableRawPointer, _ i: Int, _ valid: Int) -> Lanes {
         Lanes.load(base.assumingMemoryBound(to: Float.self), i, valid)
@@ -151,6 +162,12 @@ extension LaneFormula {
     package static func load(_ base: UnsafeMutableRawPointer, _ i: Int) -> Lanes { stepd_bf16_widen8(base + i * 2) }
     @inlinable @inline(__always)
     package static func store(_ x: Lanes, _ base: UnsafeMutableRawPointer, _ i: Int) { stepd_bf16_narrow8(x, base + i * 2) }
+    /// Rounds both with one NaN test and one pack (`stepd_bf16_narrow8x2`): the bf16 loop is
+    /// bound by instructions, and Adam-like rules keep two moments.
+    @inlinable @inline(__always)
+    package static func store(_ x: Lanes, _ xBase: UnsafeMutableRawPointer, _ y: Lanes, _ yBase: UnsafeMutableRawPointer, _ i: Int) {
+        stepd_bf16_narrow8x2(x, y, xBase + i * 2, yBase + i * 2)
+    }
     @inlinable @inline(__always)
     package static func load(_ base: UnsafeMutableRawPointer, _ i: Int, _ valid: Int) -> Lanes {
         var h: (UInt64, UInt64) = (0, 0)

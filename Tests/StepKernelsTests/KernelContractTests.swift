@@ -55,19 +55,21 @@ import Testing
         KernelChecks.gradScaleEqualsScaledGradients(v)
     }
 
-    /// Only as strong as the AVX2 module's own copy of each loop: in a debug build AVX2Kernels
+    /// Only as strong as each wide module's own copy of each loop: in a debug build AVX2Kernels
     /// calls StepLanes' unoptimised (portable) code for every rule, and in a release build a rule
     /// whose loop the optimiser did not inline there also runs StepLanes' portable copy (`nm` on
     /// StepKernelsAVX2's object lists such a rule's `stream` as undefined). Then this compares a
-    /// copy with itself and passes whatever the AVX2 code would do.
-    @Test("the AVX2 copy gives the portable copy's bits, statistics included",
-          .enabled(if: InstructionSet.runnable.contains(.avx2), "this CPU does not run x86-64-v3 code"),
+    /// copy with itself and passes whatever the wide code would do.
+    @Test("every wide copy gives the portable copy's bits, statistics included",
+          .enabled(if: InstructionSet.runnable.count > 1, "this CPU runs only the portable copy"),
           arguments: rules, [1, 7, 9, 1023, KernelLengths.large])
-    func avx2MatchesPortable(_ v: KernelVariant, length: Int) {
+    func wideCopiesMatchPortable(_ v: KernelVariant, length: Int) {
         let (params, grads) = KernelHarness.inputs(length: length, steps: 2, seed: 13)
         let portable = KernelHarness.kernel(v.on(.portable), params: params, grads: grads, gradScale: 0.75)
-        let avx2 = KernelHarness.kernel(v.on(.avx2), params: params, grads: grads, gradScale: 0.75)
-        KernelChecks.expectSameBits(portable, avx2, v, "\(v.name) n=\(length)", sourceLocation: #_sourceLocation)
-        #expect(portable.stats == avx2.stats, "\(v.name) n=\(length): \(portable.stats) vs \(avx2.stats)")
+        for isa in InstructionSet.runnable.dropFirst() {
+            let wide = KernelHarness.kernel(v.on(isa), params: params, grads: grads, gradScale: 0.75)
+            KernelChecks.expectSameBits(portable, wide, v, "\(v.name) \(isa) n=\(length)", sourceLocation: #_sourceLocation)
+            #expect(portable.stats == wide.stats, "\(v.name) \(isa) n=\(length): \(portable.stats) vs \(wide.stats)")
+        }
     }
 }

@@ -74,6 +74,32 @@ import Testing
         }
     }
 
+    /// Rules with two state slots round both in one call (`stepd_bf16_narrow8x2`), which in the
+    /// AVX-512 copy converts with `vcvtneps2bf16` unless the pair holds a denormal, and tests the
+    /// pair for NaN once: each special value sits in its own vector of ordinary ones, so every
+    /// vector takes the rare path for one lane and the fast one for the rest.
+    @Test("bf16 rounding of special values in a pair of state slots", arguments: InstructionSet.runnable)
+    func bfloat16PairRoundingOfSpecialValues(isa: InstructionSet) {
+        // Rprop's first step stores the gradient itself as `prev` (slot 0) next to its step sizes.
+        let patterns: [UInt32] = [0x3F80_8000, 0x3F81_8000, 0x3F80_8001, 0x3F80_7FFF, 0x7F7F_FFFF, 0x7F80_0000, 0xFF80_0000,
+                                  0x7FC0_0000, 0x7F80_0001, 0xFF80_0001, 0x0000_0001, 0x8000_8000, 0x0001_8000, 0x0000_0000,
+                                  0x8000_0000, 0xC2F7_0123, 0x3401_7FFF, 0x007F_FFFF, 0x0080_0000]
+        var grads: [Float] = []
+        for (k, bits) in patterns.enumerated() {
+            var vector = (0..<8).map { Float($0 + 1) * 0.3183 }
+            vector[k % 8] = Float(bitPattern: bits)
+            grads += vector
+        }
+        let rprop = KernelVariant.rprop("rprop").on(isa)
+        let got = KernelHarness.kernel(rprop, params: [Float](repeating: 1, count: grads.count), grads: [grads], dtype: .bf16)
+        for (i, x) in grads.enumerated() {
+            let want = ScalarQuantizer.roundToBFloat16(x)
+            let same = got.state[0][i].bitPattern == want.bitPattern || (x.isNaN && got.state[0][i].isNaN)
+            #expect(same, "[\(i)] 0x\(String(x.bitPattern, radix: 16)) became 0x\(String(got.state[0][i].bitPattern, radix: 16)), expected 0x\(String(want.bitPattern, radix: 16))")
+            #expect(got.state[1][i] == ScalarQuantizer.roundToBFloat16(0.01), "[\(i)] step size \(got.state[1][i])")
+        }
+    }
+
     @Test("q8 state: dequantize, the float32 formula, requantize per 256-element block to the nearest code",
           arguments: quantizedCases, [300, 4099])
     func q8MatchesQuantizedReference(_ c: QuantizedCase, length n: Int) {
