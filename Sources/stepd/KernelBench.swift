@@ -54,7 +54,7 @@ struct KernelBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Thread counts.")
     var threads: [Int] = [1, 2]
 
-    @Option(parsing: .upToNextOption, help: "Compiled copies of the kernel to run: portable, avx2 (default: every one this CPU runs).")
+    @Option(parsing: .upToNextOption, help: "Compiled copies of the kernel to run (default: every one this CPU runs).")
     var isa: [InstructionSet] = InstructionSet.runnable
 
     @Option(parsing: .upToNextOption, help: "State dtypes to keep the optimizer state in: f32, bf16, q8.")
