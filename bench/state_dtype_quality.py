@@ -3,7 +3,7 @@
 
     python bench/state_dtype_quality.py --stepd .build/release/stepd --seeds 0 1 2
 
-Starts its own `stepd serve` on 127.0.0.1 (a free port, a temporary data directory), runs
+Starts its own `stepd serve` on 127.0.0.1 (a free port, no data directory), runs
 examples/digits_mlp.py and examples/char_lm.py with `--json` once per seed and state dtype,
 interleaved (seed by seed, the dtypes one after another, so a load change on the machine spreads
 over all of them), stops the server, and prints a Markdown table per example: for each dtype the
@@ -20,67 +20,21 @@ which the other differences can be judged.
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "python"))
+from stepd_server import StepdServer  # noqa: E402
 
 # example name -> (script, key of the final training loss, key of the held-out loss, held-out name)
 EXAMPLES = {
     "digits": ("examples/digits_mlp.py", "final_train_loss", "test_loss", "test"),
     "char_lm": ("examples/char_lm.py", "final_train_loss", "val_loss", "validation"),
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, binary):
-        self.binary = binary
-        self.dir = tempfile.mkdtemp(prefix="stepd-quality-")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(self.dir, "stepd.log"), "w")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data")],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"stepd exited with {self.proc.returncode}; log in {self.log.name}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"stepd did not answer {self.url}/healthz within 30 s")
-            time.sleep(0.1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run(python, script, url, dtype, seed, extra):
@@ -150,7 +104,7 @@ def main():
     extra = {"digits": [], "char_lm": ["--steps", str(a.char_steps)] if a.char_steps else []}
 
     started = time.monotonic()
-    server = Server(a.stepd)
+    server = StepdServer(binary=Path(a.stepd)).start()
     results = {}
     out = open(a.out, "w") if a.out else None
     try:
