@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef void (*ssyrk_fn)(int, int, int, int, int, float, const float *, int, float, float *, int);
 typedef void (*ssymm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
@@ -24,13 +25,23 @@ static void *symbol(void *library, const char *name) {
 }
 
 static void load(void) {
-    /* The runtime package's name first (libopenblas0-pthread), then the -dev symlink. */
-    void *library = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-    if (!library) library = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
+    /* STEPD_OPENBLAS names another build (a newer OpenBLAS knows more CPUs' kernels); otherwise
+     * the runtime package's name first (libopenblas0-pthread), then the -dev symlink. */
+    const char *chosen = getenv("STEPD_OPENBLAS");
+    void *library = NULL;
+    if (chosen && chosen[0]) {
+        library = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+    } else {
+        library = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!library) library = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
+    }
     if (!library) {
         const char *why = dlerror();
-        snprintf(load_error, sizeof load_error, "cannot load OpenBLAS (libopenblas.so.0, Debian's libopenblas0-pthread): %s",
-                 why ? why : "not found");
+        if (chosen && chosen[0])
+            snprintf(load_error, sizeof load_error, "cannot load OpenBLAS from STEPD_OPENBLAS=%s: %s", chosen, why ? why : "not found");
+        else
+            snprintf(load_error, sizeof load_error, "cannot load OpenBLAS (libopenblas.so.0, Debian's libopenblas0-pthread): %s",
+                     why ? why : "not found");
         return;
     }
     ssyrk = (ssyrk_fn)symbol(library, "cblas_ssyrk");
