@@ -3,6 +3,7 @@ cannot load it still serves every other optimizer and refuses Muon with a 422 th
 library, instead of failing Muon's steps. STEPD_OPENBLAS points the server at a library that
 does not exist to make that happen on a machine that has OpenBLAS."""
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -24,32 +25,33 @@ def session(sid, optimizer, **param):
     return {"id": sid, "optimizer": optimizer, "params": [{"name": "w", "shape": [4, 4], "values": [0.5] * 16, **param}]}
 
 
+@contextlib.contextmanager
+def serving(openblas):
+    server = StepdServer(env={"STEPD_OPENBLAS": openblas}).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 def test_a_server_without_openblas_refuses_muon_by_name_and_serves_the_rest():
     missing = "/nonexistent/libopenblas-stepd-test.so"
-    server = StepdServer(env={"STEPD_OPENBLAS": missing}).start()
-    try:
-        status, ctype, body = post(server.url, "/v1/sessions", session("m", {"type": "muon"}))
+    with serving(missing) as url:
+        status, ctype, body = post(url, "/v1/sessions", session("m", {"type": "muon"}))
         assert status == 422, body
         assert ctype.startswith("application/problem+json")
         assert "this server cannot run Muon" in body["detail"] and missing in body["detail"], body
-        status, _, body = post(server.url, "/v1/sessions",
+        status, _, body = post(url, "/v1/sessions",
                                {**session("h", {"type": "adamw"}, group="hidden"), "groups": [{"name": "hidden", "type": "muon"}]})
         assert status == 422 and missing in body["detail"], body
 
-        status, _, body = post(server.url, "/v1/sessions", session("a", {"type": "adamw"}))
-        assert status == 201, body
-        status, _, body = post(server.url, "/v1/sessions/a/steps", {"grads": {"w": [0.1] * 16}})
+        assert post(url, "/v1/sessions", session("a", {"type": "adamw"}))[0] == 201
+        status, _, body = post(url, "/v1/sessions/a/steps", {"grads": {"w": [0.1] * 16}})
         assert status == 200, body
-    finally:
-        server.stop()
 
 
 def test_stepd_openblas_may_name_the_library_to_load():
-    server = StepdServer(env={"STEPD_OPENBLAS": "libopenblas.so.0"}).start()
-    try:
-        status, _, body = post(server.url, "/v1/sessions", session("m", {"type": "muon"}))
-        assert status == 201, body
-        status, _, body = post(server.url, "/v1/sessions/m/steps", {"grads": {"w": [0.1] * 16}})
+    with serving("libopenblas.so.0") as url:
+        assert post(url, "/v1/sessions", session("m", {"type": "muon"}))[0] == 201
+        status, _, body = post(url, "/v1/sessions/m/steps", {"grads": {"w": [0.1] * 16}})
         assert status == 200, body
-    finally:
-        server.stop()
