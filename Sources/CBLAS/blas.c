@@ -28,16 +28,12 @@ static void load(void) {
     /* STEPD_OPENBLAS names another build (a newer OpenBLAS knows more CPUs' kernels); otherwise
      * the runtime package's name first (libopenblas0-pthread), then the -dev symlink. */
     const char *chosen = getenv("STEPD_OPENBLAS");
-    void *library = NULL;
-    if (chosen && chosen[0]) {
-        library = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
-    } else {
-        library = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!library) library = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
-    }
+    if (chosen && !chosen[0]) chosen = NULL;
+    void *library = dlopen(chosen ? chosen : "libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!library && !chosen) library = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
     if (!library) {
         const char *why = dlerror();
-        if (chosen && chosen[0])
+        if (chosen)
             snprintf(load_error, sizeof load_error, "cannot load OpenBLAS from STEPD_OPENBLAS=%s: %s", chosen, why ? why : "not found");
         else
             snprintf(load_error, sizeof load_error, "cannot load OpenBLAS (libopenblas.so.0, Debian's libopenblas0-pthread): %s",
