@@ -319,7 +319,7 @@ class Session:
             groups[g["name"]] = g.get("state_dtype", "f32" if "type" in g else default)
         out: Dict[str, str] = {}
         for p in config.get("params", []):
-            dtype = groups.get(p.get("group"), default) if p.get("group") is not None else default
+            dtype = groups.get(p.get("group"), default)
             count = int(np.prod([int(d) for d in p["shape"]], dtype=np.int64))
             out[p["name"]] = "f32" if dtype == "q8" and count < Q8_MIN_ELEMENTS else dtype
         return out
